@@ -1,0 +1,84 @@
+"""create_app(): wires settings, routers, middleware and error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ais import __version__
+from ais.config import Settings, get_settings
+from ais.ops.errors_http import install_error_handlers
+from ais.ops.logging import configure_logging, get_logger
+from ais.ops.middleware import RequestContextMiddleware
+from ais.runtime import Runtime
+
+DESCRIPTION = """
+AIS sells seats on an airline's flights and keeps the money right.
+
+Every error answers with one body: `{code, message, correlationId, retryable, details}`.
+Writes that create or move money require an `Idempotency-Key` header.
+Every response carries `X-Correlation-Id`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    _init_sentry(settings)
+    runtime = Runtime.create(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from ais.jobs.runner import start_in_process_jobs
+
+        stop_jobs = start_in_process_jobs(runtime) if settings.jobs_in_process else None
+        get_logger("ais").info("started", env=settings.ais_env, jobs_in_process=settings.jobs_in_process)
+        try:
+            yield
+        finally:
+            if stop_jobs is not None:
+                await stop_jobs()
+            await runtime.close()
+
+    app = FastAPI(
+        title="AIS airline booking API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    _include_routers(app, settings)
+    return app
+
+
+def _include_routers(app: FastAPI, settings: Settings) -> None:
+    from ais.bookings.admin_routes import router as admin_bookings_router
+    from ais.bookings.routes import router as bookings_router
+    from ais.flights.admin_routes import router as admin_flights_router
+    from ais.flights.routes import router as flights_router
+    from ais.identity.routes import router as identity_router
+    from ais.ops.health import router as health_router
+
+    for router in (
+        health_router,
+        identity_router,
+        flights_router,
+        bookings_router,
+        admin_flights_router,
+        admin_bookings_router,
+    ):
+        app.include_router(router)
+
+
+def _init_sentry(settings: Settings) -> None:
+    if not settings.sentry_dsn:
+        return
+    import sentry_sdk
+
+    # send_default_pii=False keeps headers (tokens), bodies and IPs out of Sentry.
+    sentry_sdk.init(dsn=settings.sentry_dsn, environment=settings.ais_env, send_default_pii=False,
+                    traces_sample_rate=0.0)

@@ -1,0 +1,58 @@
+"""Engine and session factory. Sessions never commit on their own: the request or job does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from ais.config import Settings
+from ais.db.urls import async_url, is_sqlite
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    url = settings.effective_database_url
+    if is_sqlite(url):
+        return _sqlite_engine(url)
+    return create_async_engine(
+        async_url(url),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={
+            "server_settings": {
+                "application_name": "ais",
+                # A lock wait longer than this is answered as "busy, retry" (503), never a hang.
+                "lock_timeout": "5000",
+                "statement_timeout": "30000",
+                "timezone": "UTC",
+            },
+        },
+    )
+
+
+def _sqlite_engine(url: str) -> AsyncEngine:
+    database = async_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    # SQLite has one writer; a single pooled connection serialises the embedded server's
+    # transactions instead of failing them with "database is locked".
+    engine = create_async_engine(async_url(url), pool_size=1, max_overflow=0, pool_timeout=60)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

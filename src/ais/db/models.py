@@ -1,0 +1,14 @@
+"""Imports every model so that the metadata (Alembic, tests) sees the whole schema."""
+
+from ais.audit.models import AuditEntry
+from ais.bookings.models import Booking, BookingStatusChange, Passenger
+from ais.db.base import Base
+from ais.flights.models import Airport, Cabin, Flight
+from ais.identity.models import RefreshToken, User
+from ais.idempotency.models import IdempotencyRecord
+from ais.ledger.models import LedgerEntry
+
+__all__ = [
+    "Airport", "AuditEntry", "Base", "Booking", "BookingStatusChange", "Cabin", "Flight",
+    "IdempotencyRecord", "LedgerEntry", "Passenger", "RefreshToken", "User",
+]

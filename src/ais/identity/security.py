@@ -1,0 +1,91 @@
+"""Passwords (argon2id), access tokens (JWT, HS256 pinned) and refresh-token hashing."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from ais.errors import TokenExpired, Unauthorized
+
+JWT_ALGORITHM = "HS256"
+JWT_ISSUER = "ais"
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verified against when the e-mail is unknown, so a login takes as long either way.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+async def hash_password(password: str) -> str:
+    # argon2 is deliberately slow; keep it off the event loop.
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    def verify() -> bool:
+        try:
+            return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(verify)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    role: str
+
+
+def issue_access_token(*, user_id: uuid.UUID, role: str, secret: str, minutes: int) -> str:
+    now = datetime.now(UTC)
+    claims = {
+        "sub": str(user_id),
+        "role": role,
+        "typ": "access",
+        "iss": JWT_ISSUER,
+        "iat": now,
+        "exp": now + timedelta(minutes=minutes),
+        "jti": secrets.token_hex(8),
+    }
+    return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM)
+
+
+def decode_access_token(token: str, *, secret: str) -> AccessClaims:
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[JWT_ALGORITHM],  # pinned: "none" and RS/HS confusion are refused
+            issuer=JWT_ISSUER,
+            options={"require": ["exp", "iat", "sub", "iss"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise TokenExpired() from None
+    except jwt.PyJWTError:
+        raise Unauthorized("The access token is not valid.") from None
+    if claims.get("typ") != "access":
+        raise Unauthorized("The access token is not valid.")
+    try:
+        return AccessClaims(user_id=uuid.UUID(claims["sub"]), role=str(claims.get("role", "")))
+    except ValueError:
+        raise Unauthorized("The access token is not valid.") from None
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)  # 32 random bytes
+
+
+def hash_refresh_token(token: str, pepper: str) -> str:
+    return hashlib.sha256((token + pepper).encode()).hexdigest()
+
+
+def constant_time_equals(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())

@@ -1,0 +1,96 @@
+"""Periodic jobs. In embedded mode they run inside the server process; in production
+`ais scheduler` runs the same task functions (one scheduler per deployment)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+
+from ais.ops.correlation import new_correlation_id, set_correlation_id
+from ais.ops.metrics import JOB_RUNS
+from ais.runtime import Runtime
+
+_log = structlog.get_logger("ais.jobs")
+
+JobFunction = Callable[[Runtime], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    every_seconds: float
+    run: JobFunction
+
+
+def periodic_jobs() -> list[PeriodicJob]:
+    from ais.bookings.tasks import complete_departed_flights, expire_stale_holds
+    from ais.jobs.cleanup import cleanup_expired_records
+
+    return [
+        PeriodicJob("expire_stale_holds", 60, expire_stale_holds),
+        PeriodicJob("complete_departed_flights", 300, complete_departed_flights),
+        PeriodicJob("cleanup_expired_records", 3600, cleanup_expired_records),
+    ]
+
+
+async def run_job_once(runtime: Runtime, job: PeriodicJob) -> int | None:
+    """One run with its own correlation id; an exception is logged and counted, never raised."""
+    correlation_id = new_correlation_id()
+    set_correlation_id(correlation_id)
+    structlog.contextvars.bind_contextvars(correlation_id=correlation_id, job=job.name)
+    try:
+        changed = await job.run(runtime)
+    except Exception:
+        JOB_RUNS.labels(job.name, "error").inc()
+        _log.exception("job_failed")
+        return None
+    finally:
+        structlog.contextvars.unbind_contextvars("job")
+    JOB_RUNS.labels(job.name, "ok").inc()
+    if changed:
+        _log.info("job_done", changed=changed)
+    return changed
+
+
+async def _loop(runtime: Runtime, job: PeriodicJob, stopping: asyncio.Event) -> None:
+    # Jitter the first run so several jobs (or processes) do not all fire at once.
+    delay = random.uniform(0, min(job.every_seconds, 5))
+    while not stopping.is_set():
+        try:
+            await asyncio.wait_for(stopping.wait(), timeout=delay)
+            return
+        except TimeoutError:
+            pass
+        await run_job_once(runtime, job)
+        delay = job.every_seconds
+
+
+def start_in_process_jobs(runtime: Runtime) -> Callable[[], Awaitable[None]]:
+    """Start every periodic job as a task; the returned coroutine stops them gracefully."""
+    stopping = asyncio.Event()
+    tasks = [asyncio.create_task(_loop(runtime, job, stopping), name=job.name) for job in periodic_jobs()]
+
+    async def stop() -> None:
+        stopping.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    return stop
+
+
+async def run_scheduler(runtime: Runtime) -> None:
+    """`ais scheduler`: run the periodic jobs until SIGTERM/SIGINT, then finish the current run."""
+    import signal
+
+    stop = start_in_process_jobs(runtime)
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, done.set)
+    _log.info("scheduler_started", jobs=[job.name for job in periodic_jobs()])
+    await done.wait()
+    _log.info("scheduler_stopping")
+    await stop()

@@ -1,0 +1,144 @@
+"""Maps every error, ours and the framework's, onto the contract body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ais.errors import AISError
+from ais.ops.correlation import current_correlation_id
+
+_HTTP_CODES = {
+    400: ("VALIDATION_ERROR", "The request is malformed."),
+    401: ("UNAUTHORIZED", "Authentication is required."),
+    403: ("FORBIDDEN", "You may not do this."),
+    404: ("NOT_FOUND", "Not found."),
+    405: ("METHOD_NOT_ALLOWED", "This method is not allowed on this path."),
+    409: ("BOOKING_CONFLICT", "Conflict."),
+    413: ("VALIDATION_ERROR", "The request body is too large."),
+    415: ("VALIDATION_ERROR", "Unsupported media type."),
+    422: ("VALIDATION_ERROR", "The request is not valid."),
+    429: ("RATE_LIMITED", "Too many requests; retry later."),
+    503: ("SERVICE_UNAVAILABLE", "The service is temporarily unavailable; retry later."),
+}
+
+
+def error_body(
+    code: str, message: str, *, retryable: bool = False, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "code": code,
+        "message": message,
+        "correlationId": current_correlation_id(),
+        "retryable": retryable,
+        "details": details or {},
+    }
+
+
+def ais_error_response(exc: AISError) -> JSONResponse:
+    return JSONResponse(
+        error_body(exc.code, exc.message, retryable=exc.retryable, details=exc.details),
+        status_code=exc.status_code,
+        headers=exc.headers or None,
+    )
+
+
+def internal_error_response(correlation_id: str) -> JSONResponse:
+    # No exception text in the body: it may hold SQL, paths or secrets.
+    return JSONResponse(
+        {
+            "code": "INTERNAL_ERROR",
+            "message": "An unexpected error occurred; it has been logged.",
+            "correlationId": correlation_id,
+            "retryable": False,
+            "details": {},
+        },
+        status_code=500,
+    )
+
+
+def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
+    errors = []
+    for error in exc.errors():
+        # The rejected input is left out: it may be a password.
+        loc = [str(part) for part in error.get("loc", ())]
+        errors.append({"field": ".".join(loc), "message": error.get("msg", ""), "type": error.get("type")})
+    return {"errors": errors}
+
+
+async def _on_ais_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AISError)
+    return ais_error_response(exc)
+
+
+async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(
+        error_body("VALIDATION_ERROR", "The request is not valid.", details=_validation_details(exc)),
+        status_code=422,
+    )
+
+
+async def _on_http_exception(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code, message = _HTTP_CODES.get(exc.status_code, ("INTERNAL_ERROR", "Error."))
+    if isinstance(exc.detail, str) and exc.status_code not in (404, 405):
+        message = exc.detail
+    return JSONResponse(
+        error_body(code, message, retryable=exc.status_code in (429, 503)),
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AISError, _on_ais_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    install_database_error_handler(app)
+
+
+async def _on_database_error(_request: Request, exc: Exception) -> JSONResponse:
+    """A lock wait past `lock_timeout`, a dropped connection or an exhausted pool is
+    "busy, retry" (503), not a crash; anything else from the database stays a 500."""
+    if is_transient_database_error(exc):
+        from ais.ops.logging import get_logger
+
+        get_logger("ais.db").warning("database_busy", error_type=type(exc).__name__)
+        return JSONResponse(
+            error_body(
+                "SERVICE_UNAVAILABLE", "The database is busy; retry shortly.", retryable=True
+            ),
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+    raise exc
+
+
+def is_transient_database_error(exc: BaseException) -> bool:
+    from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
+
+    if isinstance(exc, PoolTimeout):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        text = f"{type(exc.orig).__name__} {exc.orig}".lower()
+        transient = (
+            "locknotavailable", "lock timeout", "deadlock", "serialization", "database is locked",
+            "connection", "cannot connect", "too many clients", "querycanceled",
+        )
+        return any(marker in text for marker in transient)
+    return isinstance(exc, (ConnectionError, OSError))
+
+
+def install_database_error_handler(app: FastAPI) -> None:
+    from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
+
+    app.add_exception_handler(DBAPIError, _on_database_error)
+    app.add_exception_handler(PoolTimeout, _on_database_error)
+    app.add_exception_handler(ConnectionError, _on_database_error)

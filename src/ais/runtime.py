@@ -1,0 +1,34 @@
+"""What a running process holds: settings, the engine, the cache and rate limiter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from ais.cache.store import KeyValueStore, create_store
+from ais.config import Settings
+from ais.db.engine import create_engine, create_session_factory
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    store: KeyValueStore
+    background: list[object] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        engine = create_engine(settings)
+        return cls(
+            settings=settings,
+            engine=engine,
+            session_factory=create_session_factory(engine),
+            store=create_store(settings.redis_url),
+        )
+
+    async def close(self) -> None:
+        await self.store.close()
+        await self.engine.dispose()
