@@ -1,5 +1,126 @@
+"""Passenger booking routes. Every route reaches only the caller's own bookings."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from ais.audit.service import Actor
+from ais.bookings import presenters, repository, service
+from ais.bookings.rules import BookingStatus
+from ais.bookings.schemas import BoardingPass, BookingCreate, BookingOut, CheckInOut
+from ais.cache.search_cache import invalidate_search_cache
+from ais.db.session import SessionDep
+from ais.identity.dependencies import CurrentUser, Principal
+from ais.idempotency.service import request_hash, run_idempotent
+from ais.openapi_errors import responses
+from ais.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
+from ais.api_model import Page
+
+router = APIRouter(prefix="/api/v1", tags=["bookings"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Required. Repeats with the same key replay the first answer."),
+]
+
+
+def _actor(request: Request, user: Principal) -> Actor:
+    return Actor.from_request(request, user_id=user.id, role=user.role)
+
+
+@router.post(
+    "/bookings", status_code=201, response_model=BookingOut,
+    responses=responses("SEATS_UNAVAILABLE", "BOOKING_CONFLICT", "NOT_FOUND", "UNAUTHORIZED",
+                        "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS", "IDEMPOTENCY_PAYLOAD_MISMATCH"),
+)
+async def create_booking(body: BookingCreate, request: Request, user: CurrentUser, session: SessionDep,
+                         idempotency_key: IdempotencyKey = None) -> Response:
+    """Hold seats for the passengers; the booking is `reserved` until `expiresAt`."""
+    settings = request.app.state.runtime.settings
+    sold_out = False
+
+    async def operation() -> tuple[int, BookingOut]:
+        nonlocal sold_out
+        created = await service.create_booking(
+            session, user_id=user.id, request=body, hold_minutes=settings.hold_minutes, actor=_actor(request, user)
+        )
+        sold_out = created.sold_out
+        return 201, await presenters.present(session, created.booking)
+
+    response = await run_idempotent(
+        session, user_id=user.id, scope="bookings.create", key=idempotency_key,
+        fingerprint=request_hash("POST", request.url.path, body), operation=operation,
+    )
+    if sold_out:
+        await invalidate_search_cache(request.app.state.runtime.store)
+    return response
+
+
+@router.get("/bookings", response_model=Page[BookingOut], responses=responses("UNAUTHORIZED"))
+async def list_bookings(
+    user: CurrentUser, session: SessionDep,
+    status: BookingStatus | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[BookingOut]:
+    rows = await repository.list_bookings(session, user_id=user.id, status=status,
+                                          after=decode_cursor(cursor), limit=limit)
+    return Page(items=await presenters.present_many(session, rows), next_cursor=next_cursor(rows, limit))
+
+
+@router.get("/bookings/{booking_id}", response_model=BookingOut, responses=responses("NOT_FOUND", "UNAUTHORIZED"))
+async def get_booking(booking_id: str, user: CurrentUser, session: SessionDep) -> BookingOut:
+    """By id or 6-character reference."""
+    booking = await service.get_booking(session, id_or_reference=booking_id, user_id=user.id)
+    return await presenters.present(session, booking)
+
+
+@router.post(
+    "/bookings/{booking_id}/cancel", response_model=BookingOut,
+    responses=responses("NOT_FOUND", "INVALID_STATE_TRANSITION", "BOOKING_EXPIRED", "PAYMENT_REQUIRED",
+                        "UNAUTHORIZED", "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS",
+                        "IDEMPOTENCY_PAYLOAD_MISMATCH"),
+)
+async def cancel_booking(booking_id: str, request: Request, user: CurrentUser, session: SessionDep,
+                         idempotency_key: IdempotencyKey = None) -> Response:
+    """Cancel before payment: the seats go back at once and no money moves."""
+
+    async def operation() -> tuple[int, BookingOut]:
+        booking = await service.get_booking(session, id_or_reference=booking_id, user_id=user.id)
+        await service.cancel_booking(session, booking, actor=_actor(request, user), reason="cancelled by passenger")
+        return 200, await presenters.present(session, await _reloaded(session, booking))
+
+    return await run_idempotent(
+        session, user_id=user.id, scope="bookings.cancel", key=idempotency_key,
+        fingerprint=request_hash("POST", request.url.path, None), operation=operation,
+    )
+
+
+@router.post(
+    "/bookings/{booking_id}/check-in", response_model=CheckInOut,
+    responses=responses("NOT_FOUND", "INVALID_STATE_TRANSITION", "BOOKING_CONFLICT", "UNAUTHORIZED"),
+)
+async def check_in(booking_id: str, request: Request, user: CurrentUser, session: SessionDep) -> CheckInOut:
+    """Confirmed → checked_in, from 24 h to 1 h before departure; one BCBP boarding pass per passenger."""
+    booking = await service.get_booking(session, id_or_reference=booking_id, user_id=user.id)
+    passes = await service.check_in(session, booking, actor=_actor(request, user))
+    await session.commit()
+    return CheckInOut(
+        booking=await presenters.present(session, await _reloaded(session, booking)),
+        boarding_passes=[
+            BoardingPass(passenger=f"{p.passenger.first_name} {p.passenger.last_name}",
+                         ticket_number=p.passenger.ticket_number, seat_number=p.seat,
+                         sequence_number=p.sequence_number, bcbp=p.bcbp)
+            for p in passes
+        ],
+    )
+
+
+async def _reloaded(session, booking):  # type: ignore[no-untyped-def]
+    """The booking as the database now has it (history rows added in this transaction included)."""
+    await session.flush()
+    found = await repository.booking_with_details(session, booking.id)
+    assert found is not None
+    return found

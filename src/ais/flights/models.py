@@ -77,3 +77,5 @@ class Cabin(IdMixin, Base):
     seats_available: Mapped[int]
     fare_minor: Mapped[int]  # per passenger, in the currency's minor units
     currency: Mapped[str] = mapped_column(String(3))
+    # Check-in sequence numbers (and so seats) are handed out by an atomic increment.
+    checkin_sequence: Mapped[int] = mapped_column(default=0, server_default="0")

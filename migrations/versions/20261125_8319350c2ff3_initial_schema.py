@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 7de6778e161c
+Revision ID: 8319350c2ff3
 Revises: 
-Create Date: 2026-11-25 13:22:37.611363
+Create Date: 2026-11-25 13:28:36.065769
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import ais.db.base
 
 
-revision: str = '7de6778e161c'
+revision: str = '8319350c2ff3'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -113,6 +113,7 @@ def upgrade() -> None:
     sa.Column('seats_available', sa.Integer(), nullable=False),
     sa.Column('fare_minor', sa.Integer(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('checkin_sequence', sa.Integer(), server_default='0', nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.CheckConstraint('fare_minor >= 0', name=op.f('ck_cabins_fare_not_negative')),
     sa.CheckConstraint('seats_available <= capacity', name=op.f('ck_cabins_seats_within_capacity')),

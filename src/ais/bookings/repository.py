@@ -1,0 +1,150 @@
+"""All SQL of the bookings domain. Seat counts change only through atomic statements."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from ais.bookings.models import Booking, BookingStatusChange
+from ais.bookings.rules import BookingStatus
+from ais.db.base import utcnow
+from ais.flights.models import Cabin, CabinClass, Flight
+
+
+async def cabin_of_flight(session: AsyncSession, flight_id: uuid.UUID, cabin_class: CabinClass) -> Cabin | None:
+    return await session.scalar(
+        select(Cabin).where(Cabin.flight_id == flight_id, Cabin.cabin_class == cabin_class)
+    )
+
+
+async def take_seats(session: AsyncSession, cabin_id: uuid.UUID, count: int) -> int | None:
+    """Decrement seats only if enough are left, in one statement: no row is read first, so two
+    concurrent bookings can never both see the last seat. Returns the seats left, or None."""
+    result = await session.execute(
+        update(Cabin)
+        .where(Cabin.id == cabin_id, Cabin.seats_available >= count)
+        .values(seats_available=Cabin.seats_available - count)
+        .returning(Cabin.seats_available)
+    )
+    return result.scalar_one_or_none()
+
+
+async def release_seats(session: AsyncSession, cabin_id: uuid.UUID, count: int) -> bool:
+    """Give seats back; refuses to go above capacity (that would mean a double release)."""
+    result = await session.execute(
+        update(Cabin)
+        .where(Cabin.id == cabin_id, Cabin.seats_available + count <= Cabin.capacity)
+        .values(seats_available=Cabin.seats_available + count)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def next_checkin_sequences(session: AsyncSession, cabin_id: uuid.UUID, count: int) -> range:
+    result = await session.execute(
+        update(Cabin)
+        .where(Cabin.id == cabin_id)
+        .values(checkin_sequence=Cabin.checkin_sequence + count)
+        .returning(Cabin.checkin_sequence)
+    )
+    last = result.scalar_one()
+    return range(last - count + 1, last + 1)
+
+
+async def compare_and_set_status(
+    session: AsyncSession, booking_id: uuid.UUID, current: BookingStatus, target: BookingStatus,
+    **values: object,
+) -> bool:
+    """Move the booking only if it is still in `current`: of two racing transitions, one wins."""
+    result = await session.execute(
+        update(Booking)
+        .where(Booking.id == booking_id, Booking.status == current)
+        .values(status=target, updated_at=utcnow(), **values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _with_details():  # type: ignore[no-untyped-def]
+    return (
+        selectinload(Booking.passengers),
+        selectinload(Booking.history),
+        selectinload(Booking.flight),
+    )
+
+
+async def booking_with_details(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:
+    return await session.scalar(
+        select(Booking).where(Booking.id == booking_id).options(*_with_details())
+        .execution_options(populate_existing=True)
+    )
+
+
+async def find_booking(session: AsyncSession, *, booking_id: uuid.UUID | None = None,
+                       reference: str | None = None, user_id: uuid.UUID | None = None) -> Booking | None:
+    """By id or record locator; when `user_id` is given, only that user's booking is found."""
+    statement = select(Booking).options(*_with_details()).execution_options(populate_existing=True)
+    if booking_id is not None:
+        statement = statement.where(Booking.id == booking_id)
+    elif reference is not None:
+        statement = statement.where(Booking.reference == reference.upper())
+    else:
+        return None
+    if user_id is not None:
+        statement = statement.where(Booking.user_id == user_id)
+    return await session.scalar(statement)
+
+
+async def list_bookings(
+    session: AsyncSession, *, user_id: uuid.UUID | None = None, status: BookingStatus | None = None,
+    flight_id: uuid.UUID | None = None, reference: str | None = None,
+    after: tuple[datetime, uuid.UUID] | None = None, limit: int = 20,
+) -> list[Booking]:
+    """Newest first; keyset pagination on (created_at, id)."""
+    statement = select(Booking).options(*_with_details())
+    if user_id is not None:
+        statement = statement.where(Booking.user_id == user_id)
+    if status is not None:
+        statement = statement.where(Booking.status == status)
+    if flight_id is not None:
+        statement = statement.where(Booking.flight_id == flight_id)
+    if reference is not None:
+        statement = statement.where(Booking.reference == reference.upper())
+    if after is not None:
+        created_at, last_id = after
+        statement = statement.where(
+            or_(Booking.created_at < created_at, and_(Booking.created_at == created_at, Booking.id < last_id))
+        )
+    statement = statement.order_by(Booking.created_at.desc(), Booking.id.desc()).limit(limit)
+    return list((await session.scalars(statement)).all())
+
+
+async def stale_hold_ids(session: AsyncSession, statuses: frozenset[BookingStatus], now: datetime,
+                         limit: int) -> list[uuid.UUID]:
+    result = await session.scalars(
+        select(Booking.id)
+        .where(Booking.status.in_(statuses), Booking.expires_at < now)
+        .order_by(Booking.expires_at)
+        .limit(limit)
+    )
+    return list(result.all())
+
+
+async def departed_booking_ids(session: AsyncSession, status: BookingStatus, *, departed_before: datetime,
+                               arrived_before: datetime, limit: int) -> list[uuid.UUID]:
+    """Bookings in `status` whose flight has left (checked_in) or landed (boarded)."""
+    time_column = Flight.arrival_at if status == BookingStatus.BOARDED else Flight.departure_at
+    cutoff = arrived_before if status == BookingStatus.BOARDED else departed_before
+    result = await session.scalars(
+        select(Booking.id)
+        .join(Flight, Flight.id == Booking.flight_id)
+        .where(Booking.status == status, time_column < cutoff)
+        .limit(limit)
+    )
+    return list(result.all())
+
+
+def add_history(session: AsyncSession, booking: Booking, change: BookingStatusChange) -> None:
+    session.add(change)

@@ -1,0 +1,243 @@
+"""Booking rules: create with seats held atomically, read own bookings, cancel, the one
+transition function, check-in. Services never commit: the caller owns the transaction."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ais.audit.service import Actor
+from ais.bookings import bcbp, repository
+from ais.bookings.identifiers import looks_like_reference, new_reference
+from ais.bookings.models import Booking, BookingStatusChange, Passenger, PassengerType
+from ais.bookings.rules import (
+    CANCELLABLE,
+    HOLDING,
+    BookingStatus,
+    check_transition,
+    releases_seats,
+)
+from ais.bookings.schemas import BookingCreate
+from ais.db.base import utcnow
+from ais.errors import (
+    BookingConflict,
+    BookingExpired,
+    InternalError,
+    InvalidStateTransition,
+    NotFound,
+    PaymentRequired,
+    SeatsUnavailable,
+)
+from ais.flights.models import Flight, FlightStatus
+from ais.money import Money
+from ais.ops.metrics import BOOKING_TRANSITIONS, SEATS_UNAVAILABLE
+
+INFANT_FARE_PERCENT = 10  # a lap infant pays a tenth of the adult fare and takes no seat
+BOOKING_CLOSES_BEFORE_DEPARTURE = timedelta(hours=1)
+CHECK_IN_OPENS = timedelta(hours=24)
+CHECK_IN_CLOSES = timedelta(hours=1)
+_BOOKABLE_FLIGHT_STATUSES = (FlightStatus.SCHEDULED, FlightStatus.DELAYED)
+
+
+@dataclass(frozen=True)
+class CreatedBooking:
+    booking: Booking
+    sold_out: bool  # the cabin's last seat went to this booking: search caches must be invalidated
+
+
+def seats_needed(passenger_types: list[PassengerType]) -> int:
+    return sum(1 for kind in passenger_types if kind != PassengerType.INFANT)
+
+
+def price(fare: Money, passenger_types: list[PassengerType]) -> Money:
+    total = Money(0, fare.currency)
+    for kind in passenger_types:
+        total = total + (fare.percent(INFANT_FARE_PERCENT) if kind == PassengerType.INFANT else fare)
+    return total
+
+
+async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: BookingCreate,
+                         hold_minutes: int, actor: Actor) -> CreatedBooking:
+    """Hold seats and create a `reserved` booking whose hold lapses after `hold_minutes`.
+
+    Raises NotFound (no such flight/cabin), BookingConflict (flight not bookable any more),
+    SeatsUnavailable (fewer seats left than passengers need). Nothing is written on error."""
+    flight = await session.get(Flight, request.flight_id)
+    if flight is None:
+        raise NotFound("No such flight.")
+    now = utcnow()
+    if flight.status not in _BOOKABLE_FLIGHT_STATUSES or flight.departure_at - BOOKING_CLOSES_BEFORE_DEPARTURE <= now:
+        raise BookingConflict("This flight is no longer open for booking.",
+                              details={"flightStatus": flight.status.value})
+    cabin = await repository.cabin_of_flight(session, flight.id, request.cabin)
+    if cabin is None:
+        raise NotFound("This flight has no such cabin.")
+    kinds = [p.type for p in request.passengers]
+    seats = seats_needed(kinds)
+    left = await repository.take_seats(session, cabin.id, seats)
+    if left is None:
+        SEATS_UNAVAILABLE.inc()
+        raise SeatsUnavailable(details={"requested": seats, "cabin": request.cabin.value})
+    total = price(Money(cabin.fare_minor, cabin.currency), kinds)
+    booking = Booking(
+        id=uuid.uuid4(),
+        reference=new_reference(),
+        user_id=user_id,
+        flight_id=flight.id,
+        cabin_id=cabin.id,
+        cabin_class=cabin.cabin_class,
+        seat_count=seats,
+        contact_email=str(request.contact_email).lower(),
+        total_minor=total.minor_units,
+        currency=total.currency,
+        status=BookingStatus.RESERVED,
+        expires_at=now + timedelta(minutes=hold_minutes),
+        created_at=now,
+    )
+    check_transition(BookingStatus.INITIATED, BookingStatus.RESERVED)
+    booking.passengers = [
+        Passenger(position=i, first_name=p.first_name, last_name=p.last_name, type=p.type,
+                  date_of_birth=p.date_of_birth)
+        for i, p in enumerate(request.passengers)
+    ]
+    booking.history = [
+        BookingStatusChange(from_status=BookingStatus.INITIATED, to_status=BookingStatus.RESERVED,
+                            reason=f"{seats} seat(s) held", actor=actor.label, at=now)
+    ]
+    booking.flight = flight
+    session.add(booking)
+    await _flush_with_fresh_reference(session, booking)
+    BOOKING_TRANSITIONS.labels(BookingStatus.RESERVED.value).inc()
+    return CreatedBooking(booking=booking, sold_out=left == 0)
+
+
+async def _flush_with_fresh_reference(session: AsyncSession, booking: Booking) -> None:
+    """A record locator collision (1 in ~900 million per pair) is retried with a new one."""
+    for _ in range(5):
+        try:
+            async with session.begin_nested():
+                await session.flush()
+            return
+        except IntegrityError:
+            booking.reference = new_reference()
+    raise InternalError("Could not allocate a unique booking reference.")
+
+
+async def get_booking(session: AsyncSession, *, id_or_reference: str, user_id: uuid.UUID | None) -> Booking:
+    """The booking by id or record locator. With `user_id`, another user's booking is NotFound:
+    a passenger cannot even learn that it exists."""
+    booking: Booking | None = None
+    try:
+        booking_id = uuid.UUID(id_or_reference)
+    except ValueError:
+        booking_id = None
+    if booking_id is not None:
+        booking = await repository.find_booking(session, booking_id=booking_id, user_id=user_id)
+    elif looks_like_reference(id_or_reference):
+        booking = await repository.find_booking(session, reference=id_or_reference, user_id=user_id)
+    if booking is None:
+        raise NotFound("No such booking.")
+    return booking
+
+
+async def transition(session: AsyncSession, booking: Booking, target: BookingStatus, *, reason: str,
+                     actor: Actor, **values: object) -> None:
+    """The one way a booking changes status: guard, compare-and-set, history, seats.
+
+    Raises InvalidStateTransition when the table forbids the move, or when another request
+    moved the booking first (the database row is compared, not the copy in memory). Seats
+    are given back exactly once, in the same transaction as the status change."""
+    current = booking.status
+    check_transition(current, target)
+    if not await repository.compare_and_set_status(session, booking.id, current, target, **values):
+        raise InvalidStateTransition(
+            "The booking was changed by another request; reload it.",
+            details={"from": current.value, "to": target.value},
+        )
+    now = utcnow()
+    session.add(BookingStatusChange(booking_id=booking.id, from_status=current, to_status=target,
+                                    reason=reason, actor=actor.label, at=now))
+    departure = booking.flight.departure_at if "flight" in booking.__dict__ else None
+    before_departure = departure is None or now < departure
+    if releases_seats(current, target, before_departure=before_departure):
+        if not await repository.release_seats(session, booking.cabin_id, booking.seat_count):
+            # Only a double release can push a cabin over capacity: refuse, roll back, shout.
+            raise InternalError("Seat release would exceed cabin capacity.")
+    booking.status = target
+    for key, value in values.items():
+        setattr(booking, key, value)
+    BOOKING_TRANSITIONS.labels(target.value).inc()
+
+
+async def cancel_booking(session: AsyncSession, booking: Booking, *, actor: Actor, reason: str) -> Booking:
+    """Cancel before payment: seats go back, no money moves. A paid booking needs a refund,
+    which the payments module starts; until then it is refused with PAYMENT_REQUIRED."""
+    if booking.status in HOLDING:
+        await transition(session, booking, BookingStatus.CANCELLED, reason=reason, actor=actor)
+        return booking
+    if booking.status in CANCELLABLE:
+        raise PaymentRequired(
+            "This booking is paid: cancelling it needs a refund, which is not available yet.",
+            details={"status": booking.status.value},
+        )
+    if booking.status == BookingStatus.EXPIRED:
+        raise BookingExpired()
+    check_transition(booking.status, BookingStatus.CANCELLED)  # raises with the allowed moves
+    return booking
+
+
+@dataclass(frozen=True)
+class IssuedPass:
+    passenger: Passenger
+    seat: str
+    sequence_number: int
+    bcbp: str
+
+
+async def check_in(session: AsyncSession, booking: Booking, *, actor: Actor, now: datetime | None = None
+                   ) -> list[IssuedPass]:
+    """Confirmed → checked_in between 24 h and 1 h before departure; a seat and a BCBP
+    boarding pass for every passenger (a lap infant shares its adult's seat)."""
+    now = now or utcnow()
+    flight = booking.flight
+    if booking.status != BookingStatus.CONFIRMED:
+        check_transition(booking.status, BookingStatus.CHECKED_IN)
+    opens, closes = flight.departure_at - CHECK_IN_OPENS, flight.departure_at - CHECK_IN_CLOSES
+    if not opens <= now <= closes:
+        raise BookingConflict(
+            "Check-in is open from 24 hours until 1 hour before departure.",
+            details={"opensAt": opens.isoformat(), "closesAt": closes.isoformat()},
+        )
+    if flight.status not in _BOOKABLE_FLIGHT_STATUSES:
+        raise BookingConflict("This flight is not open for check-in.", details={"flightStatus": flight.status.value})
+    await transition(session, booking, BookingStatus.CHECKED_IN, reason="online check-in", actor=actor)
+    return await _assign_seats(session, booking)
+
+
+async def _assign_seats(session: AsyncSession, booking: Booking) -> list[IssuedPass]:
+    from ais.bookings.presenters import local_departure_date
+
+    seated = [p for p in booking.passengers if p.type != PassengerType.INFANT]
+    sequences = iter(await repository.next_checkin_sequences(session, booking.cabin_id, len(seated)))
+    departure_date = await local_departure_date(session, booking.flight)
+    passes: list[IssuedPass] = []
+    last_seat, last_sequence = "", 0
+    for passenger in booking.passengers:
+        if passenger.type != PassengerType.INFANT:
+            last_sequence = next(sequences)
+            last_seat = bcbp.seat_for_sequence(booking.cabin_class, last_sequence)
+        passenger.seat_number = last_seat
+        passes.append(IssuedPass(
+            passenger=passenger, seat=last_seat, sequence_number=last_sequence,
+            bcbp=bcbp.encode(
+                last_name=passenger.last_name, first_name=passenger.first_name, reference=booking.reference,
+                origin=booking.flight.origin, destination=booking.flight.destination,
+                flight_number=booking.flight.flight_number, departure_local_date=departure_date,
+                cabin=booking.cabin_class, seat=last_seat, sequence_number=last_sequence,
+            ),
+        ))
+    return passes

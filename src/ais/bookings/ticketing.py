@@ -1,0 +1,45 @@
+"""Payment-side transitions: paid when the money is in the ledger, then ticketed (confirmed).
+
+The invariant lives here: a booking is never confirmed unless the ledger holds a charge
+covering its total."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ais.audit.service import Actor
+from ais.bookings.identifiers import new_ticket_number
+from ais.bookings.models import Booking
+from ais.bookings.rules import BookingStatus
+from ais.bookings.service import transition
+from ais.errors import InternalError, PaymentRequired
+from ais.ledger import repository as ledger
+
+
+async def mark_paid(session: AsyncSession, booking: Booking, *, actor: Actor, reason: str) -> None:
+    """pending → paid, only once the ledger holds a charge covering the booking total."""
+    await _require_charge(session, booking)
+    await transition(session, booking, BookingStatus.PAID, reason=reason, actor=actor, expires_at=None)
+
+
+async def confirm(session: AsyncSession, booking: Booking, *, actor: Actor) -> None:
+    """paid → confirmed with an e-ticket number per passenger."""
+    await _require_charge(session, booking)
+    await transition(session, booking, BookingStatus.CONFIRMED, reason="tickets issued", actor=actor)
+    for passenger in booking.passengers:
+        passenger.ticket_number = new_ticket_number()
+    for _ in range(5):
+        try:
+            async with session.begin_nested():
+                await session.flush()
+            return
+        except IntegrityError:  # a ticket-number collision: draw again
+            for passenger in booking.passengers:
+                passenger.ticket_number = new_ticket_number()
+    raise InternalError("Could not allocate unique ticket numbers.")
+
+
+async def _require_charge(session: AsyncSession, booking: Booking) -> None:
+    if await ledger.charged(session, booking.id) < booking.total_minor:
+        raise PaymentRequired("No charge covering this booking is recorded in the ledger.")

@@ -1,0 +1,64 @@
+"""Ledger writes are insert-if-absent on (type, provider object id): a money movement reported
+twice (two events, a retry, reconciliation) is written once."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ais.db.upsert import insert_if_absent
+from ais.ledger.models import LedgerEntry, LedgerEntryType
+
+_CREDITS = (LedgerEntryType.CHARGE, LedgerEntryType.DISPUTE_REVERSAL)
+_DEBITS = (LedgerEntryType.REFUND, LedgerEntryType.PARTIAL_REFUND, LedgerEntryType.DISPUTE)
+
+
+async def record_entry(session: AsyncSession, *, type: LedgerEntryType, booking_id: uuid.UUID,
+                       amount_minor: int, currency: str, provider_object_id: str,
+                       **provider_ids: Any) -> bool:
+    """Write the entry unless it exists; True when this call wrote it."""
+    return await insert_if_absent(
+        session,
+        LedgerEntry.__table__,
+        {
+            "id": uuid.uuid4(),
+            "type": type.value,
+            "booking_id": booking_id,
+            "amount_minor": amount_minor,
+            "currency": currency,
+            "provider_object_id": provider_object_id,
+            "created_at": _now(),
+            **provider_ids,
+        },
+        ["type", "provider_object_id"],
+    )
+
+
+async def net_captured(session: AsyncSession, booking_id: uuid.UUID) -> int:
+    """Charges and dispute reversals minus refunds and disputes, in minor units."""
+    signed = case(
+        (LedgerEntry.type.in_(_CREDITS), LedgerEntry.amount_minor),
+        else_=-LedgerEntry.amount_minor,
+    )
+    total = await session.scalar(
+        select(func.coalesce(func.sum(signed), 0)).where(LedgerEntry.booking_id == booking_id)
+    )
+    return int(total or 0)
+
+
+async def charged(session: AsyncSession, booking_id: uuid.UUID) -> int:
+    total = await session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
+            LedgerEntry.booking_id == booking_id, LedgerEntry.type == LedgerEntryType.CHARGE
+        )
+    )
+    return int(total or 0)
+
+
+def _now():  # type: ignore[no-untyped-def]
+    from ais.db.base import utcnow
+
+    return utcnow()

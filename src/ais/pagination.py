@@ -1,0 +1,39 @@
+"""Opaque keyset cursors over (created_at, id): stable under inserts, no OFFSET scans."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+
+from ais.errors import ValidationFailed
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
+    raw = f"{created_at.isoformat()}|{row_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created_at, row_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
+        moment = datetime.fromisoformat(created_at)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return moment, uuid.UUID(row_id)
+    except ValueError as exc:
+        raise ValidationFailed("The cursor is not valid.", details={"errors": [
+            {"field": "cursor", "message": "not a cursor returned by this API"}]}) from exc
+
+
+def next_cursor(rows: list, limit: int) -> str | None:  # type: ignore[type-arg]
+    if len(rows) < limit:
+        return None
+    last = rows[-1]
+    return encode_cursor(last.created_at, last.id)
