@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from ais.errors import ValidationFailed
 
@@ -32,7 +34,7 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
             {"field": "cursor", "message": "not a cursor returned by this API"}]}) from exc
 
 
-def next_cursor(rows: list, limit: int) -> str | None:  # type: ignore[type-arg]
+def next_cursor(rows: Sequence[Any], limit: int) -> str | None:
     if len(rows) < limit:
         return None
     last = rows[-1]

@@ -113,8 +113,8 @@ async def test_a_request_still_running_answers_in_progress_and_a_crashed_one_is_
     assert first.status_code == 201
     # Pretend a second key's first attempt is mid-flight in another process.
     other_key = str(uuid.uuid4())
-    from ais.idempotency.service import request_hash
     from ais.bookings.schemas import BookingCreate
+    from ais.idempotency.service import request_hash
 
     fingerprint = request_hash("POST", "/api/v1/bookings", BookingCreate.model_validate(booking_body(flight)))
     now = utcnow()

@@ -6,17 +6,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
+from ais.api_model import Page
 from ais.audit.service import Actor
 from ais.bookings import presenters, repository, service
 from ais.bookings.rules import BookingStatus
 from ais.bookings.schemas import BoardingPass, BookingCreate, BookingOut, CheckInOut
 from ais.cache.search_cache import invalidate_search_cache
 from ais.db.session import SessionDep
-from ais.identity.dependencies import CurrentUser, Principal
 from ais.idempotency.service import request_hash, run_idempotent
+from ais.identity.dependencies import CurrentUser, Principal
 from ais.openapi_errors import responses
 from ais.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
-from ais.api_model import Page
 
 router = APIRouter(prefix="/api/v1", tags=["bookings"])
 

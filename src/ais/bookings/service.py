@@ -153,6 +153,8 @@ async def transition(session: AsyncSession, booking: Booking, target: BookingSta
     are given back exactly once, in the same transaction as the status change."""
     current = booking.status
     check_transition(current, target)
+    if target in (BookingStatus.PAID, BookingStatus.CONFIRMED):
+        await _require_charge(session, booking)
     if not await repository.compare_and_set_status(session, booking.id, current, target, **values):
         raise InvalidStateTransition(
             "The booking was changed by another request; reload it.",
@@ -171,6 +173,14 @@ async def transition(session: AsyncSession, booking: Booking, target: BookingSta
     for key, value in values.items():
         setattr(booking, key, value)
     BOOKING_TRANSITIONS.labels(target.value).inc()
+
+
+async def _require_charge(session: AsyncSession, booking: Booking) -> None:
+    """The invariant: never paid or confirmed without a charge covering the total in the ledger."""
+    from ais.ledger import repository as ledger
+
+    if await ledger.charged(session, booking.id) < booking.total_minor:
+        raise PaymentRequired("No charge covering this booking is recorded in the ledger.")
 
 
 async def cancel_booking(session: AsyncSession, booking: Booking, *, actor: Actor, reason: str) -> Booking:

@@ -55,7 +55,7 @@ def validate_key(key: str | None) -> str:
         raise IdempotencyKeyRequired()
     if not _KEY_PATTERN.match(key):
         raise ValidationFailed(
-            "Idempotency-Key must be 1–255 printable ASCII characters.",
+            "Idempotency-Key must be 1-255 printable ASCII characters.",
             details={"errors": [{"field": "Idempotency-Key", "message": "invalid"}]},
         )
     return key
