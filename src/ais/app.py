@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _include_routers(app: FastAPI, settings: Settings) -> None:
+    from ais.audit.routes import router as audit_router
     from ais.bookings.admin_routes import router as admin_bookings_router
     from ais.bookings.routes import router as bookings_router
     from ais.flights.admin_routes import router as admin_flights_router
@@ -70,6 +71,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         bookings_router,
         admin_flights_router,
         admin_bookings_router,
+        audit_router,
     ):
         app.include_router(router)
 

@@ -153,3 +153,20 @@ async def test_admin_finds_any_booking_by_filters(client, runtime, passenger, ad
     assert [b["id"] for b in by_flight.json()["items"]] == [booking["id"]]
     direct = await client.get(f"/api/v1/admin/bookings/{booking['reference']}", headers=admin.headers)
     assert direct.status_code == 200
+
+
+async def test_cancel_and_boarding_are_in_the_audit_log(client, runtime, passenger, admin):
+    flight = await new_flight(runtime)
+    booking = (await book(client, passenger, flight)).json()
+    await client.post(f"/api/v1/bookings/{booking['id']}/cancel",
+                      headers={**passenger.headers, **idempotency_key(), "X-Correlation-Id": "audit-check-1"})
+    log = await client.get("/api/v1/admin/audit-log", params={"resourceId": booking["id"]}, headers=admin.headers)
+    assert log.status_code == 200
+    [entry] = log.json()["items"]
+    assert entry["action"] == "booking.cancel"
+    assert entry["actorId"] == passenger.id and entry["actorRole"] == "passenger"
+    assert entry["changes"]["status"] == ["reserved", "cancelled"]
+    assert entry["correlationId"] == "audit-check-1"
+    assert entry["ip"]
+    forbidden = await client.get("/api/v1/admin/audit-log", headers=passenger.headers)
+    assert forbidden.status_code == 403

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ais.audit import service as audit
 from ais.audit.service import Actor
 from ais.bookings import bcbp, repository
 from ais.bookings.identifiers import looks_like_reference, new_reference
@@ -163,9 +164,7 @@ async def transition(session: AsyncSession, booking: Booking, target: BookingSta
     now = utcnow()
     session.add(BookingStatusChange(booking_id=booking.id, from_status=current, to_status=target,
                                     reason=reason, actor=actor.label, at=now))
-    departure = booking.flight.departure_at if "flight" in booking.__dict__ else None
-    before_departure = departure is None or now < departure
-    if releases_seats(current, target, before_departure=before_departure):
+    if releases_seats(current, target, before_departure=now < booking.flight.departure_at):
         if not await repository.release_seats(session, booking.cabin_id, booking.seat_count):
             # Only a double release can push a cabin over capacity: refuse, roll back, shout.
             raise InternalError("Seat release would exceed cabin capacity.")
@@ -187,7 +186,11 @@ async def cancel_booking(session: AsyncSession, booking: Booking, *, actor: Acto
     """Cancel before payment: seats go back, no money moves. A paid booking needs a refund,
     which the payments module starts; until then it is refused with PAYMENT_REQUIRED."""
     if booking.status in HOLDING:
+        previous = booking.status
         await transition(session, booking, BookingStatus.CANCELLED, reason=reason, actor=actor)
+        audit.record(session, actor, action="booking.cancel", resource_type="booking", resource_id=str(booking.id),
+                     changes={"status": [previous.value, BookingStatus.CANCELLED.value],
+                              "seatsReleased": booking.seat_count})
         return booking
     if booking.status in CANCELLABLE:
         raise PaymentRequired(

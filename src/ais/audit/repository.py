@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ais.audit.models import AuditEntry
+
+
+async def list_entries(session: AsyncSession, *, action: str | None, resource_type: str | None,
+                       resource_id: str | None, actor_id: uuid.UUID | None,
+                       after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[AuditEntry]:
+    """Newest first, keyset-paginated on (created_at, id)."""
+    statement = select(AuditEntry)
+    if action:
+        statement = statement.where(AuditEntry.action == action)
+    if resource_type:
+        statement = statement.where(AuditEntry.resource_type == resource_type)
+    if resource_id:
+        statement = statement.where(AuditEntry.resource_id == resource_id)
+    if actor_id:
+        statement = statement.where(AuditEntry.actor_id == actor_id)
+    if after is not None:
+        created_at, last_id = after
+        statement = statement.where(or_(AuditEntry.created_at < created_at,
+                                        and_(AuditEntry.created_at == created_at, AuditEntry.id < last_id)))
+    statement = statement.order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(limit)
+    return list((await session.scalars(statement)).all())
