@@ -170,3 +170,26 @@ async def test_cancel_and_boarding_are_in_the_audit_log(client, runtime, passeng
     assert entry["ip"]
     forbidden = await client.get("/api/v1/admin/audit-log", headers=passenger.headers)
     assert forbidden.status_code == 403
+
+
+async def test_search_sees_a_sell_out_and_seats_coming_back_at_once(client, runtime, passenger):
+    from zoneinfo import ZoneInfo
+
+    from ais.db.base import utcnow
+
+    flight = await new_flight(runtime, origin="DXB", destination="KWI", economy_seats=2,
+                              departs_in=timedelta(days=9))
+    local_date = (utcnow() + timedelta(days=9)).astimezone(ZoneInfo("Asia/Dubai")).date().isoformat()
+    params = {"from": "DXB", "to": "KWI", "date": local_date, "passengers": 1}
+
+    async def listed() -> bool:
+        response = await client.get("/api/v1/flights/search", params=params)
+        assert response.status_code == 200, response.text
+        return flight.id in {f["id"] for f in response.json()["flights"]}
+
+    assert await listed()
+    assert await listed()  # now served from the cache
+    booking = (await book(client, passenger, flight, count=2)).json()
+    assert not await listed()  # the sell-out invalidated the cache
+    await client.post(f"/api/v1/bookings/{booking['id']}/cancel", headers={**passenger.headers, **idempotency_key()})
+    assert await listed()  # the seats came back, and search shows them without waiting for the TTL

@@ -2,45 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.bookings.models import Booking
-from ais.bookings.schemas import BookingOut, FlightSummary, PassengerOut, StatusChangeOut
-from ais.flights.models import Airport, Flight
+from ais.bookings.schemas import BookingOut, PassengerOut, StatusChangeOut
+from ais.flights.airports import AirportZones, airport_zones
+from ais.flights.models import Flight
+from ais.flights.presenters import flight_summary
 from ais.money import format_amount
 
-# Airports are reference data that never change time zone; remember them per process.
-_ZONES: dict[str, ZoneInfo] = {}
 
-
-async def airport_zones(session: AsyncSession, codes: set[str]) -> dict[str, ZoneInfo]:
-    missing = codes - _ZONES.keys()
-    if missing:
-        rows = await session.execute(select(Airport.code, Airport.timezone).where(Airport.code.in_(missing)))
-        for code, zone in rows:
-            _ZONES[code] = ZoneInfo(zone)
-    return {code: _ZONES[code] for code in codes if code in _ZONES}
-
-
-def _local(moment: datetime, zone: ZoneInfo | None) -> str:
-    return (moment.astimezone(zone) if zone else moment).isoformat()
-
-
-def flight_summary(flight: Flight, zones: dict[str, ZoneInfo]) -> FlightSummary:
-    return FlightSummary(
-        flight_number=flight.flight_number,
-        from_=flight.origin,
-        to=flight.destination,
-        departure_time=_local(flight.departure_at, zones.get(flight.origin)),
-        arrival_time=_local(flight.arrival_at, zones.get(flight.destination)),
-    )
-
-
-def booking_out(booking: Booking, zones: dict[str, ZoneInfo]) -> BookingOut:
+def booking_out(booking: Booking, zones: AirportZones) -> BookingOut:
     return BookingOut(
         id=booking.id,
         reference=booking.reference,
@@ -72,7 +46,7 @@ async def present_many(session: AsyncSession, bookings: list[Booking]) -> list[B
     return [booking_out(b, zones) for b in bookings]
 
 
-async def local_departure_date(session: AsyncSession, flight: Flight):  # type: ignore[no-untyped-def]
+async def local_departure_date(session: AsyncSession, flight: Flight) -> date:
     zones = await airport_zones(session, {flight.origin})
     zone = zones.get(flight.origin)
     return (flight.departure_at.astimezone(zone) if zone else flight.departure_at).date()

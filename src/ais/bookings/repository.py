@@ -9,7 +9,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from ais.bookings.models import Booking, BookingStatusChange
+from ais.bookings.models import Booking
 from ais.bookings.rules import BookingStatus
 from ais.db.base import utcnow
 from ais.flights.models import Cabin, CabinClass, Flight
@@ -33,14 +33,16 @@ async def take_seats(session: AsyncSession, cabin_id: uuid.UUID, count: int) -> 
     return result.scalar_one_or_none()
 
 
-async def release_seats(session: AsyncSession, cabin_id: uuid.UUID, count: int) -> bool:
-    """Give seats back; refuses to go above capacity (that would mean a double release)."""
+async def release_seats(session: AsyncSession, cabin_id: uuid.UUID, count: int) -> int | None:
+    """Give seats back; refuses to go above capacity (that would mean a double release).
+    Returns the seats now available, or None when refused."""
     result = await session.execute(
         update(Cabin)
         .where(Cabin.id == cabin_id, Cabin.seats_available + count <= Cabin.capacity)
         .values(seats_available=Cabin.seats_available + count)
+        .returning(Cabin.seats_available)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return result.scalar_one_or_none()
 
 
 async def next_checkin_sequences(session: AsyncSession, cabin_id: uuid.UUID, count: int) -> range:
@@ -145,6 +147,3 @@ async def departed_booking_ids(session: AsyncSession, status: BookingStatus, *, 
     )
     return list(result.all())
 
-
-def add_history(session: AsyncSession, booking: Booking, change: BookingStatusChange) -> None:
-    session.add(change)

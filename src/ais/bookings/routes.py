@@ -11,7 +11,7 @@ from ais.audit.service import Actor
 from ais.bookings import presenters, repository, service
 from ais.bookings.rules import BookingStatus
 from ais.bookings.schemas import BoardingPass, BookingCreate, BookingOut, CheckInOut
-from ais.cache.search_cache import invalidate_search_cache
+from ais.cache.search_cache import invalidate_if_marked
 from ais.db.session import SessionDep
 from ais.idempotency.service import request_hash, run_idempotent
 from ais.identity.dependencies import CurrentUser, Principal
@@ -38,23 +38,20 @@ def _actor(request: Request, user: Principal) -> Actor:
 async def create_booking(body: BookingCreate, request: Request, user: CurrentUser, session: SessionDep,
                          idempotency_key: IdempotencyKey = None) -> Response:
     """Hold seats for the passengers; the booking is `reserved` until `expiresAt`."""
-    settings = request.app.state.runtime.settings
-    sold_out = False
+    runtime = request.app.state.runtime
 
     async def operation() -> tuple[int, BookingOut]:
-        nonlocal sold_out
-        created = await service.create_booking(
-            session, user_id=user.id, request=body, hold_minutes=settings.hold_minutes, actor=_actor(request, user)
+        booking = await service.create_booking(
+            session, user_id=user.id, request=body, hold_minutes=runtime.settings.hold_minutes,
+            actor=_actor(request, user),
         )
-        sold_out = created.sold_out
-        return 201, await presenters.present(session, created.booking)
+        return 201, await presenters.present(session, booking)
 
     response = await run_idempotent(
         session, user_id=user.id, scope="bookings.create", key=idempotency_key,
         fingerprint=request_hash("POST", request.url.path, body), operation=operation,
     )
-    if sold_out:
-        await invalidate_search_cache(request.app.state.runtime.store)
+    await invalidate_if_marked(session, runtime.store)
     return response
 
 
@@ -92,10 +89,12 @@ async def cancel_booking(booking_id: str, request: Request, user: CurrentUser, s
         await service.cancel_booking(session, booking, actor=_actor(request, user), reason="cancelled by passenger")
         return 200, await presenters.present(session, await _reloaded(session, booking))
 
-    return await run_idempotent(
+    response = await run_idempotent(
         session, user_id=user.id, scope="bookings.cancel", key=idempotency_key,
         fingerprint=request_hash("POST", request.url.path, None), operation=operation,
     )
+    await invalidate_if_marked(session, request.app.state.runtime.store)
+    return response
 
 
 @router.post(

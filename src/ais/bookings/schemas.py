@@ -9,6 +9,7 @@ from ais.api_model import ApiModel, StrictApiModel
 from ais.bookings.models import PassengerType
 from ais.bookings.rules import BookingStatus
 from ais.flights.models import CabinClass
+from ais.flights.schemas import FlightSummary
 
 MAX_PASSENGERS = 9  # the usual airline limit for one record locator
 
@@ -66,14 +67,6 @@ class BookingCreate(StrictApiModel):
             ]
         }
     }
-
-
-class FlightSummary(ApiModel):
-    flight_number: str
-    from_: str = Field(alias="from")
-    to: str
-    departure_time: str
-    arrival_time: str
 
 
 class PassengerOut(ApiModel):

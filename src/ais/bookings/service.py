@@ -23,6 +23,7 @@ from ais.bookings.rules import (
     releases_seats,
 )
 from ais.bookings.schemas import BookingCreate
+from ais.cache.search_cache import mark_search_stale
 from ais.db.base import utcnow
 from ais.errors import (
     BookingConflict,
@@ -33,7 +34,8 @@ from ais.errors import (
     PaymentRequired,
     SeatsUnavailable,
 )
-from ais.flights.models import Flight, FlightStatus
+from ais.flights.models import Flight
+from ais.flights.rules import SELLABLE_STATUSES
 from ais.money import Money
 from ais.ops.metrics import BOOKING_TRANSITIONS, SEATS_UNAVAILABLE
 
@@ -41,13 +43,6 @@ INFANT_FARE_PERCENT = 10  # a lap infant pays a tenth of the adult fare and take
 BOOKING_CLOSES_BEFORE_DEPARTURE = timedelta(hours=1)
 CHECK_IN_OPENS = timedelta(hours=24)
 CHECK_IN_CLOSES = timedelta(hours=1)
-_BOOKABLE_FLIGHT_STATUSES = (FlightStatus.SCHEDULED, FlightStatus.DELAYED)
-
-
-@dataclass(frozen=True)
-class CreatedBooking:
-    booking: Booking
-    sold_out: bool  # the cabin's last seat went to this booking: search caches must be invalidated
 
 
 def seats_needed(passenger_types: list[PassengerType]) -> int:
@@ -62,7 +57,7 @@ def price(fare: Money, passenger_types: list[PassengerType]) -> Money:
 
 
 async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: BookingCreate,
-                         hold_minutes: int, actor: Actor) -> CreatedBooking:
+                         hold_minutes: int, actor: Actor) -> Booking:
     """Hold seats and create a `reserved` booking whose hold lapses after `hold_minutes`.
 
     Raises NotFound (no such flight/cabin), BookingConflict (flight not bookable any more),
@@ -71,7 +66,7 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     if flight is None:
         raise NotFound("No such flight.")
     now = utcnow()
-    if flight.status not in _BOOKABLE_FLIGHT_STATUSES or flight.departure_at - BOOKING_CLOSES_BEFORE_DEPARTURE <= now:
+    if flight.status not in SELLABLE_STATUSES or flight.departure_at - BOOKING_CLOSES_BEFORE_DEPARTURE <= now:
         raise BookingConflict("This flight is no longer open for booking.",
                               details={"flightStatus": flight.status.value})
     cabin = await repository.cabin_of_flight(session, flight.id, request.cabin)
@@ -113,7 +108,9 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     session.add(booking)
     await _flush_with_fresh_reference(session, booking)
     BOOKING_TRANSITIONS.labels(BookingStatus.RESERVED.value).inc()
-    return CreatedBooking(booking=booking, sold_out=left == 0)
+    if left == 0:
+        mark_search_stale(session)  # the last seat went to this booking
+    return booking
 
 
 async def _flush_with_fresh_reference(session: AsyncSession, booking: Booking) -> None:
@@ -165,9 +162,12 @@ async def transition(session: AsyncSession, booking: Booking, target: BookingSta
     session.add(BookingStatusChange(booking_id=booking.id, from_status=current, to_status=target,
                                     reason=reason, actor=actor.label, at=now))
     if releases_seats(current, target, before_departure=now < booking.flight.departure_at):
-        if not await repository.release_seats(session, booking.cabin_id, booking.seat_count):
+        left = await repository.release_seats(session, booking.cabin_id, booking.seat_count)
+        if left is None:
             # Only a double release can push a cabin over capacity: refuse, roll back, shout.
             raise InternalError("Seat release would exceed cabin capacity.")
+        if left == booking.seat_count:
+            mark_search_stale(session)  # a sold-out cabin has seats again: search must see them
     booking.status = target
     for key, value in values.items():
         setattr(booking, key, value)
@@ -225,7 +225,7 @@ async def check_in(session: AsyncSession, booking: Booking, *, actor: Actor, now
             "Check-in is open from 24 hours until 1 hour before departure.",
             details={"opensAt": opens.isoformat(), "closesAt": closes.isoformat()},
         )
-    if flight.status not in _BOOKABLE_FLIGHT_STATUSES:
+    if flight.status not in SELLABLE_STATUSES:
         raise BookingConflict("This flight is not open for check-in.", details={"flightStatus": flight.status.value})
     await transition(session, booking, BookingStatus.CHECKED_IN, reason="online check-in", actor=actor)
     return await _assign_seats(session, booking)

@@ -15,6 +15,7 @@ from ais.audit.service import Actor
 from ais.bookings import repository
 from ais.bookings.rules import EXPIRABLE, BookingStatus
 from ais.bookings.service import transition
+from ais.cache.search_cache import invalidate_if_marked
 from ais.db.base import utcnow
 from ais.errors import InvalidStateTransition
 from ais.runtime import Runtime
@@ -37,6 +38,7 @@ async def _move(runtime: Runtime, booking_id: uuid.UUID, target: BookingStatus, 
             await session.rollback()  # someone else moved it first
             return False
         await session.commit()
+        await invalidate_if_marked(session, runtime.store)
         return True
 
 

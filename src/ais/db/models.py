@@ -4,8 +4,8 @@ from ais.audit.models import AuditEntry
 from ais.bookings.models import Booking, BookingStatusChange, Passenger
 from ais.db.base import Base
 from ais.flights.models import Airport, Cabin, Flight
-from ais.identity.models import RefreshToken, User
 from ais.idempotency.models import IdempotencyRecord
+from ais.identity.models import RefreshToken, User
 from ais.ledger.models import LedgerEntry
 
 __all__ = [

@@ -1,5 +1,63 @@
+"""Public flight routes: search (cached, SPEC §9) and flight detail (always live). No token needed."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from ais.cache.search_cache import CacheMode
+from ais.db.session import SessionDep
+from ais.flights import service
+from ais.flights.schemas import FlightDetail, SearchCriteria, SearchRequest, SearchResult
+from ais.openapi_errors import responses
+
+router = APIRouter(prefix="/api/v1", tags=["flights"])
+
+CacheControl = Annotated[
+    str | None,
+    Header(
+        alias="Cache-Control",
+        description="`no-cache` answers from the database (and refreshes the cached entry); "
+        "`no-store` neither reads nor writes the cache. Otherwise answers may be up to 60 s old "
+        "(any change to flights, fares or seat availability invalidates them at once).",
+    ),
+]
+SEARCH_DOC = (
+    "Flights from `from` to `to` departing on `date`, the **local date at the origin airport**, "
+    "with at least `passengers` seats left in `cabin`. Only scheduled or delayed flights that "
+    "have not yet departed, earliest first. `price` is the fare per passenger as a decimal "
+    "string in `currency`; times carry each airport's local offset. "
+    "The `X-Cache` response header tells whether the answer came from the cache."
+)
+
+
+def _search_response(answer: service.SearchAnswer) -> Response:
+    return Response(answer.payload, media_type="application/json", headers={"X-Cache": answer.cache.upper()})
+
+
+@router.get("/flights/search", response_model=SearchResult, responses=responses(), description=SEARCH_DOC)
+async def search_flights(
+    criteria: Annotated[SearchCriteria, Query()], request: Request, session: SessionDep,
+    cache_control: CacheControl = None,
+) -> Response:
+    answer = await service.search_flights(
+        session, request.app.state.runtime.store, criteria, mode=CacheMode.from_header(cache_control)
+    )
+    return _search_response(answer)
+
+
+@router.post("/flights/search", response_model=SearchResult, responses=responses(), description=SEARCH_DOC)
+async def search_flights_post(
+    body: SearchRequest, request: Request, session: SessionDep, cache_control: CacheControl = None
+) -> Response:
+    answer = await service.search_flights(
+        session, request.app.state.runtime.store, body, mode=CacheMode.from_header(cache_control)
+    )
+    return _search_response(answer)
+
+
+@router.get("/flights/{flight_id}", response_model=FlightDetail, responses=responses("NOT_FOUND"))
+async def get_flight(flight_id: str, session: SessionDep) -> FlightDetail:
+    """The flight with live seat counts per cabin (never from the search cache)."""
+    return await service.get_flight(session, service.parse_flight_id(flight_id))

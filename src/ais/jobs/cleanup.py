@@ -7,8 +7,8 @@ from datetime import timedelta
 from sqlalchemy import delete, or_
 
 from ais.db.base import utcnow
-from ais.identity.models import RefreshToken, TokenStatus
 from ais.idempotency.models import IdempotencyRecord
+from ais.identity.models import RefreshToken, TokenStatus
 from ais.runtime import Runtime
 
 # Revoked/rotated tokens are kept a while so that reuse of a rotated token is still detected.

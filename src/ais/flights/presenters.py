@@ -1,0 +1,80 @@
+"""Flights as the API shows them: money as decimal strings, times with each airport's offset.
+
+Pure functions over loaded rows; the caller supplies the airport zones
+(`ais.flights.airports.airport_zones`), so nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, tzinfo
+
+from ais.flights.models import Cabin, CabinClass, Flight
+from ais.flights.repository import OfferRow
+from ais.flights.schemas import CabinOut, FlightDetail, FlightOffer, FlightSummary
+from ais.money import format_amount
+
+Zones = Mapping[str, tzinfo]
+# Cabins are listed in enum order (economy, then business), whatever order they were loaded in.
+_CABIN_ORDER = {cabin_class: index for index, cabin_class in enumerate(CabinClass)}
+
+
+def local_time(moment: datetime, airport: str, zones: Zones) -> datetime:
+    """A stored UTC instant as wall-clock time at `airport` (UTC when its zone is unknown)."""
+    return moment.astimezone(zones.get(airport, UTC))
+
+
+def flight_summary(flight: Flight, zones: Zones) -> FlightSummary:
+    """`{flightNumber, from, to, departureTime, arrivalTime}` for embedding in a booking.
+
+    Needs only the flight's own columns (no relationship is touched), and `zones` holding
+    `flight.origin` and `flight.destination`, e.g.
+    `zones = await airport_zones(session, {flight.origin, flight.destination})`."""
+    return FlightSummary(
+        flight_number=flight.flight_number,
+        from_=flight.origin,
+        to=flight.destination,
+        departure_time=local_time(flight.departure_at, flight.origin, zones),
+        arrival_time=local_time(flight.arrival_at, flight.destination, zones),
+    )
+
+
+def cabin_out(cabin: Cabin) -> CabinOut:
+    return CabinOut(
+        cabin=cabin.cabin_class,
+        capacity=cabin.capacity,
+        available_seats=cabin.seats_available,
+        price=format_amount(cabin.fare_minor, cabin.currency),
+        currency=cabin.currency,
+    )
+
+
+def flight_detail(flight: Flight, zones: Zones) -> FlightDetail:
+    """The full flight; `flight.cabins` must have been loaded (selectinload or set on creation)."""
+    return FlightDetail(
+        id=flight.id,
+        flight_number=flight.flight_number,
+        from_=flight.origin,
+        to=flight.destination,
+        departure_time=local_time(flight.departure_at, flight.origin, zones),
+        arrival_time=local_time(flight.arrival_at, flight.destination, zones),
+        status=flight.status,
+        cabins=[
+            cabin_out(cabin) for cabin in sorted(flight.cabins, key=lambda c: _CABIN_ORDER[c.cabin_class])
+        ],
+    )
+
+
+def flight_offer(row: OfferRow, cabin_class: CabinClass, zones: Zones) -> FlightOffer:
+    return FlightOffer(
+        id=row.flight_id,
+        flight_number=row.flight_number,
+        from_=row.origin,
+        to=row.destination,
+        departure_time=local_time(row.departure_at, row.origin, zones),
+        arrival_time=local_time(row.arrival_at, row.destination, zones),
+        cabin=cabin_class,
+        price=format_amount(row.fare_minor, row.currency),
+        currency=row.currency,
+        available_seats=row.seats_available,
+    )
