@@ -28,11 +28,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     _init_sentry(settings)
     runtime = Runtime.create(settings)
+    sandbox_app = None if settings.is_production else _sandbox_app(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from ais.jobs.runner import start_in_process_jobs
+        from ais.payments.sandbox import sandbox_of
 
+        if sandbox_app is not None:  # Starlette does not run a mounted app's lifespan
+            await sandbox_of(sandbox_app).start()
         stop_jobs = start_in_process_jobs(runtime) if settings.jobs_in_process else None
         get_logger("ais").info("started", env=settings.ais_env, jobs_in_process=settings.jobs_in_process)
         try:
@@ -40,6 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if stop_jobs is not None:
                 await stop_jobs()
+            if sandbox_app is not None:
+                await sandbox_of(sandbox_app).close()
             await runtime.close()
 
     app = FastAPI(
@@ -52,7 +58,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     _include_routers(app, settings)
+    if sandbox_app is not None:
+        app.mount("/_sandbox", sandbox_app)
     return app
+
+
+def _sandbox_app(settings: Settings) -> FastAPI:
+    """The Stripe-compatible sandbox, mounted at /_sandbox in every mode but production."""
+    from ais.payments.sandbox import create_sandbox_app
+
+    assert settings.stripe_secret_key and settings.stripe_webhook_secret
+    return create_sandbox_app(
+        secret_key=settings.stripe_secret_key,
+        webhook_secret=settings.stripe_webhook_secret,
+        public_base_url=settings.public_base_url,
+        delivery=settings.sandbox_webhook_delivery,
+        database_path=settings.ais_data_dir / "sandbox.db",
+    )
 
 
 def _include_routers(app: FastAPI, settings: Settings) -> None:

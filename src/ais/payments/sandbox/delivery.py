@@ -1,0 +1,216 @@
+"""Signed webhook delivery with retries, recorded per event.
+
+Deliveries are rows, not in-memory tasks: an event recorded in the same transaction as the
+state change is delivered even if the process restarts before sending it, and several
+worker processes sharing one sandbox file never send the same attempt twice (a claim takes
+a lease; a crashed claimer's lease simply runs out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ais.payments.sandbox.config import DeliveryPolicy, SandboxConfig
+from ais.payments.sandbox.signing import sign_payload
+from ais.payments.sandbox.store import Store, deliveries, delivery_attempts, events
+
+_log = structlog.get_logger("ais.payments.sandbox.delivery")
+BATCH = 20
+EXCERPT = 500
+USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
+
+
+async def schedule(conn: AsyncConnection, event_id: str, url: str, *, due_at: float) -> None:
+    await conn.execute(insert(deliveries).values(event_id=event_id, url=url, status="pending", attempts=0,
+                                                 next_attempt_at=due_at))
+
+
+@dataclass(frozen=True)
+class Claim:
+    event_id: str
+    url: str
+    attempts: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    ok: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    response_excerpt: str | None
+
+
+async def claim_due(conn: AsyncConnection, *, now: float, lease: float, limit: int = BATCH) -> list[Claim]:
+    """Take up to `limit` due deliveries, oldest event first, hiding them from other claimers."""
+    query = (
+        select(deliveries.c.event_id, deliveries.c.url, deliveries.c.attempts, events.c.body)
+        .join(events, events.c.id == deliveries.c.event_id)
+        .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now,
+               (deliveries.c.leased_until.is_(None)) | (deliveries.c.leased_until < now))
+        .order_by(deliveries.c.next_attempt_at, events.c.seq)
+        .limit(limit)
+    )
+    rows = (await conn.execute(query)).all()
+    if not rows:
+        return []
+    ids = [row.event_id for row in rows]
+    await conn.execute(update(deliveries).where(deliveries.c.event_id.in_(ids)).values(leased_until=now + lease))
+    claims = []
+    for row in rows:
+        body = copy.deepcopy(row.body)
+        body["pending_webhooks"] = 1
+        claims.append(Claim(row.event_id, row.url, row.attempts, body))
+    return claims
+
+
+async def record_attempt(conn: AsyncConnection, claim: Claim, result: AttemptResult, policy: DeliveryPolicy,
+                         *, now: float) -> None:
+    attempt = claim.attempts + 1
+    await conn.execute(insert(delivery_attempts).values(
+        event_id=claim.event_id, attempt=attempt, at=now, status_code=result.status_code, error=result.error,
+        duration_ms=result.duration_ms, response_excerpt=result.response_excerpt,
+    ))
+    values: dict[str, Any] = {"attempts": attempt, "url": claim.url, "leased_until": None,
+                              "last_status": result.status_code,
+                              "last_error": result.error, "last_attempt_at": now}
+    if result.ok:
+        values.update(status="succeeded", delivered_at=now, next_attempt_at=None)
+    elif attempt >= policy.max_attempts:
+        values.update(status="failed", next_attempt_at=None)
+    else:
+        values.update(next_attempt_at=now + policy.delay_after(attempt))
+    # Compare-and-set on `attempts`: if our lease ran out and another claimer already
+    # recorded this attempt, the attempt row stays as history but the state is theirs.
+    await conn.execute(update(deliveries)
+                       .where(deliveries.c.event_id == claim.event_id, deliveries.c.attempts == claim.attempts)
+                       .values(**values))
+
+
+async def release(conn: AsyncConnection, event_ids: list[str]) -> None:
+    """Give back claims that a stopping process will not finish."""
+    if event_ids:
+        await conn.execute(update(deliveries)
+                           .where(deliveries.c.event_id.in_(event_ids), deliveries.c.status == "pending")
+                           .values(leased_until=None))
+
+
+async def seconds_until_due(conn: AsyncConnection, *, now: float) -> float | None:
+    """How long until the next pending delivery may be attempted (None: nothing pending)."""
+    due = func.max(deliveries.c.next_attempt_at, func.coalesce(deliveries.c.leased_until, 0.0))
+    value = (await conn.execute(select(func.min(due)).where(deliveries.c.status == "pending"))).scalar()
+    return None if value is None else max(0.0, float(value) - now)
+
+
+async def delivery_view(conn: AsyncConnection, event_id: str) -> dict[str, Any] | None:
+    """The sandbox-only record of one event's delivery, for people and tests."""
+    row = (await conn.execute(select(deliveries).where(deliveries.c.event_id == event_id))).first()
+    attempts = (await conn.execute(select(delivery_attempts)
+                                   .where(delivery_attempts.c.event_id == event_id)
+                                   .order_by(delivery_attempts.c.attempt, delivery_attempts.c.id))).all()
+    if row is None:
+        return None
+    return {
+        "object": "sandbox.event_delivery",
+        "event": event_id,
+        "url": row.url,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": row.next_attempt_at,
+        "last_status": row.last_status,
+        "last_error": row.last_error,
+        "last_attempt_at": row.last_attempt_at,
+        "delivered_at": row.delivered_at,
+        "attempt_log": [
+            {"attempt": a.attempt, "at": a.at, "status_code": a.status_code, "error": a.error,
+             "duration_ms": a.duration_ms, "response_excerpt": a.response_excerpt}
+            for a in attempts
+        ],
+    }
+
+
+class Deliverer:
+    """Sends due events: claim in one short transaction, POST outside any transaction, record
+    the outcomes in another, so a slow receiver never holds the sandbox's database."""
+
+    def __init__(self, store: Store, config: SandboxConfig) -> None:
+        self._store = store
+        self._config = config
+        self._policy = config.delivery_policy
+        self._http: httpx.AsyncClient | None = None
+        self._in_flight: set[str] = set()
+
+    async def open(self) -> None:
+        if self._http is None:
+            # trust_env=False: an HTTP(S)_PROXY meant for the outside world must not capture the
+            # sandbox's calls to its own server.
+            self._http = httpx.AsyncClient(follow_redirects=False, trust_env=False,
+                                           timeout=self._policy.timeout)
+
+    async def close(self) -> None:
+        if self._in_flight:
+            async with self._store.transaction() as conn:
+                await release(conn, sorted(self._in_flight))
+            self._in_flight.clear()
+        if self._http is not None:
+            http, self._http = self._http, None
+            await http.aclose()
+
+    async def deliver_due(self) -> int:
+        """Attempt every due delivery once; the number attempted."""
+        async with self._store.transaction() as conn:
+            claims = await claim_due(conn, now=time.time(), lease=self._policy.lease_seconds)
+        if not claims:
+            return 0
+        self._in_flight.update(claim.event_id for claim in claims)
+        # Sent to the endpoint as configured now (like a Stripe endpoint whose URL was edited),
+        # not as it was when the event was recorded: a restart on another port still delivers.
+        url = self._config.effective_webhook_url
+        claims = [replace(claim, url=url) for claim in claims]
+        results = await asyncio.gather(*(self._send(claim) for claim in claims))
+        async with self._store.transaction() as conn:
+            for claim, result in zip(claims, results, strict=True):
+                await record_attempt(conn, claim, result, self._policy, now=time.time())
+        self._in_flight.difference_update(claim.event_id for claim in claims)
+        for claim, result in zip(claims, results, strict=True):
+            if not result.ok:
+                _log.warning("sandbox webhook delivery failed", event_id=claim.event_id, url=claim.url,
+                             attempt=claim.attempts + 1, status=result.status_code, error=result.error)
+        return len(claims)
+
+    async def _send(self, claim: Claim) -> AttemptResult:
+        if self._http is None:
+            raise RuntimeError("Deliverer.open() was not called")
+        payload = json.dumps(claim.body, indent=2, ensure_ascii=False).encode()
+        # Signed with the real clock whatever the business clock says: receivers check it.
+        timestamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "Stripe-Signature": sign_payload(payload, self._config.webhook_secret, timestamp),
+            "User-Agent": USER_AGENT,
+            "Accept": "*/*; q=0.5, application/xml",
+            "Cache-Control": "no-cache",
+        }
+        started = time.monotonic()
+        try:
+            response = await self._http.post(claim.url, content=payload, headers=headers)
+        except httpx.HTTPError as exc:
+            return AttemptResult(False, None, f"{type(exc).__name__}: {exc}"[:EXCERPT], _ms(started), None)
+        ok = 200 <= response.status_code < 300
+        return AttemptResult(ok, response.status_code, None if ok else f"HTTP {response.status_code}",
+                             _ms(started), response.text[:EXCERPT] or None)
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

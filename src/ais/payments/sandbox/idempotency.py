@@ -1,0 +1,80 @@
+"""Stripe's `Idempotency-Key` semantics for POST requests.
+
+- The key is scoped to the account (here: the secret key) and kept 24 hours.
+- Same key, same endpoint, same parameters: the stored status and body are replayed, with
+  `Idempotent-Replayed: true` and `Original-Request: <request id>`.
+- Same key with another endpoint or other parameters: 400 `idempotency_error`.
+- Only results of requests that started executing are stored: parameter errors are not
+  (a corrected retry may reuse the key), business refusals such as over-refunds are.
+
+The key's record is written in the same transaction as the work it describes, so a crash
+can never leave work done without its record, or a record without its work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ais.payments.sandbox.errors import StripeError
+from ais.payments.sandbox.store import idempotency_keys
+
+KEY_LIFETIME_SECONDS = 24 * 60 * 60
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class SavedResponse:
+    status_code: int
+    body: dict[str, Any]
+    request_id: str
+
+
+def scope_for(secret_key: str) -> str:
+    return hashlib.sha256(secret_key.encode()).hexdigest()[:32]
+
+
+def check_key(key: str) -> None:
+    if len(key) > MAX_KEY_LENGTH:
+        raise StripeError(400, f"Idempotency-Key must be no longer than {MAX_KEY_LENGTH} characters.",
+                          type="idempotency_error", stored=False)
+
+
+async def lookup(conn: AsyncConnection, *, scope: str, key: str, method: str, path: str, fingerprint: str,
+                 now: float) -> SavedResponse | None:
+    """The stored answer for this key, or None when the key is new (or older than 24 h).
+    Raises `idempotency_error` when the key was used for a different request."""
+    row = (await conn.execute(select(idempotency_keys).where(
+        idempotency_keys.c.scope == scope, idempotency_keys.c.key == key,
+        idempotency_keys.c.created > now - KEY_LIFETIME_SECONDS))).first()
+    if row is None:
+        return None
+    if (row.method, row.path) != (method, path):
+        raise StripeError(
+            400,
+            f"Keys for idempotent requests can only be used for the same endpoint they were first used for "
+            f"('{row.method} {row.path}' vs '{method} {path}'). Try using a key other than '{key}' if you "
+            "meant to execute a different request.",
+            type="idempotency_error", stored=False)
+    if row.fingerprint != fingerprint:
+        raise StripeError(
+            400,
+            "Keys for idempotent requests can only be used with the same parameters they were first used "
+            f"with. Try using a key other than '{key}' if you meant to execute a different request.",
+            type="idempotency_error", stored=False)
+    return SavedResponse(row.status_code, row.body, row.request_id)
+
+
+async def save(conn: AsyncConnection, *, scope: str, key: str, method: str, path: str, fingerprint: str,
+               status_code: int, body: dict[str, Any], request_id: str, now: float) -> None:
+    # Forget expired keys (this one included, if it expired: it may then be used afresh).
+    await conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created <= now - KEY_LIFETIME_SECONDS))
+    await conn.execute(delete(idempotency_keys).where(idempotency_keys.c.scope == scope,
+                                                      idempotency_keys.c.key == key))
+    await conn.execute(insert(idempotency_keys).values(
+        scope=scope, key=key, method=method, path=path, fingerprint=fingerprint, status_code=status_code,
+        body=body, request_id=request_id, created=now))

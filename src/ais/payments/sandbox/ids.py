@@ -1,0 +1,36 @@
+"""Object ids shaped like Stripe's: a type prefix and random base-62 characters."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+_ALPHABET = string.ascii_letters + string.digits
+
+# Prefix and length of the random part, as Stripe's test-mode ids look.
+PREFIXES = {
+    "checkout.session": ("cs_test_", 58),
+    "payment_intent": ("pi_", 24),
+    "charge": ("ch_", 24),
+    "refund": ("re_", 24),
+    "dispute": ("du_", 24),
+    "event": ("evt_", 24),
+    "payment_method": ("pm_", 24),
+    "line_item": ("li_", 24),
+    "price": ("price_", 24),
+    "product": ("prod_", 14),
+    "request": ("req_", 14),
+}
+
+
+def new_id(kind: str) -> str:
+    prefix, length = PREFIXES[kind]
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def kind_of(object_id: str) -> str | None:
+    """The object type an id names, from its prefix (None when it is not one of ours)."""
+    for kind, (prefix, _length) in PREFIXES.items():
+        if object_id.startswith(prefix):
+            return kind
+    return None

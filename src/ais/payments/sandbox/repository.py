@@ -1,0 +1,119 @@
+"""All SQL on Stripe objects and events. Callers pass the connection of their unit of work."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ais.payments.sandbox.store import deliveries, events, objects
+
+JsonObject = dict[str, Any]
+
+
+@dataclass
+class StoredObject:
+    body: JsonObject
+    internal: JsonObject = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return str(self.body["id"])
+
+
+async def get_object(conn: AsyncConnection, object_id: str, kind: str | None = None) -> StoredObject | None:
+    query = select(objects.c.body, objects.c.internal).where(objects.c.id == object_id)
+    if kind is not None:
+        query = query.where(objects.c.object == kind)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    # Deep copies: callers change bodies freely and write them back as a whole.
+    return StoredObject(copy.deepcopy(row.body), copy.deepcopy(row.internal))
+
+
+async def insert_object(conn: AsyncConnection, stored: StoredObject) -> None:
+    body = stored.body
+    await conn.execute(insert(objects).values(
+        id=body["id"], object=body["object"], created=body["created"], body=body, internal=stored.internal,
+        status=body.get("status"), expires_at=body.get("expires_at"),
+    ))
+
+
+async def update_object(conn: AsyncConnection, stored: StoredObject) -> None:
+    body = stored.body
+    await conn.execute(update(objects).where(objects.c.id == body["id"]).values(
+        body=body, internal=stored.internal, status=body.get("status"), expires_at=body.get("expires_at"),
+    ))
+
+
+async def overdue_session_ids(conn: AsyncConnection, now: int, limit: int = 100) -> list[str]:
+    query = (select(objects.c.id)
+             .where(objects.c.object == "checkout.session", objects.c.status == "open",
+                    objects.c.expires_at <= now)
+             .order_by(objects.c.expires_at).limit(limit))
+    return list((await conn.execute(query)).scalars())
+
+
+async def insert_event(conn: AsyncConnection, body: JsonObject) -> None:
+    await conn.execute(insert(events).values(id=body["id"], type=body["type"], created=body["created"], body=body))
+
+
+async def event_seq(conn: AsyncConnection, event_id: str) -> int | None:
+    seq = (await conn.execute(select(events.c.seq).where(events.c.id == event_id))).scalar()
+    return int(seq) if seq is not None else None
+
+
+async def get_event(conn: AsyncConnection, event_id: str) -> JsonObject | None:
+    rows = await _with_pending(conn, select(events.c.body, events.c.id).where(events.c.id == event_id))
+    return rows[0] if rows else None
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    type_patterns: list[str]  # SQLite GLOB patterns: `charge.*`
+    limit: int
+    starting_after: int | None = None  # seq of the cursor event
+    ending_before: int | None = None
+    created: dict[str, int] = field(default_factory=dict)  # gt / gte / lt / lte
+
+
+async def list_events(conn: AsyncConnection, flt: EventFilter) -> tuple[list[JsonObject], bool]:
+    """Newest first, `limit` of them, and whether more exist past the page."""
+    conditions: list[Any] = []
+    if flt.type_patterns:
+        conditions.append(or_(*(events.c.type.op("GLOB")(pattern) for pattern in flt.type_patterns)))
+    operators = {"gt": events.c.created.__gt__, "gte": events.c.created.__ge__,
+                 "lt": events.c.created.__lt__, "lte": events.c.created.__le__}
+    conditions.extend(operators[op](value) for op, value in flt.created.items())
+    query = select(events.c.body, events.c.id, events.c.seq).where(*conditions)
+    if flt.ending_before is not None:
+        # The page just before (newer than) the cursor: the closest ones, shown newest first.
+        query = query.where(events.c.seq > flt.ending_before).order_by(events.c.seq.asc())
+        rows = await _with_pending(conn, query.limit(flt.limit + 1))
+        has_more = len(rows) > flt.limit
+        return list(reversed(rows[: flt.limit])), has_more
+    if flt.starting_after is not None:
+        query = query.where(events.c.seq < flt.starting_after)
+    rows = await _with_pending(conn, query.order_by(events.c.seq.desc()).limit(flt.limit + 1))
+    return rows[: flt.limit], len(rows) > flt.limit
+
+
+async def _with_pending(conn: AsyncConnection, query: Any) -> list[JsonObject]:
+    """Event bodies with `pending_webhooks` as it is now (1 while a delivery is pending)."""
+    rows = (await conn.execute(query)).all()
+    if not rows:
+        return []
+    ids = [row.id for row in rows]
+    pending_query = select(deliveries.c.event_id).where(deliveries.c.event_id.in_(ids),
+                                                        deliveries.c.status == "pending")
+    pending = set((await conn.execute(pending_query)).scalars())
+    result = []
+    for row in rows:
+        body = copy.deepcopy(row.body)
+        body["pending_webhooks"] = 1 if row.id in pending else 0
+        result.append(body)
+    return result
