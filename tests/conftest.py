@@ -70,6 +70,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         public_base_url="http://test",
         login_rate_limit=1000,
         login_rate_limit_per_ip=100000,
+        register_rate_limit_per_ip=100000,
         db_pool_size=20,
         db_max_overflow=20,
         log_level="WARNING",

@@ -21,11 +21,14 @@ PASSWORD = "correct horse battery staple"
 _flight_numbers = itertools.count(100)
 
 TEST_AIRPORTS = [
-    {"code": "RUH", "name": "King Khalid International", "city": "Riyadh", "country": "SA", "timezone": "Asia/Riyadh"},
-    {"code": "JED", "name": "King Abdulaziz International", "city": "Jeddah", "country": "SA", "timezone": "Asia/Riyadh"},
-    {"code": "DXB", "name": "Dubai International", "city": "Dubai", "country": "AE", "timezone": "Asia/Dubai"},
-    {"code": "NRT", "name": "Narita International", "city": "Tokyo", "country": "JP", "timezone": "Asia/Tokyo"},
-    {"code": "KWI", "name": "Kuwait International", "city": "Kuwait City", "country": "KW", "timezone": "Asia/Kuwait"},
+    {"code": code, "name": name, "city": city, "country": country, "timezone": zone}
+    for code, name, city, country, zone in (
+        ("RUH", "King Khalid International", "Riyadh", "SA", "Asia/Riyadh"),
+        ("JED", "King Abdulaziz International", "Jeddah", "SA", "Asia/Riyadh"),
+        ("DXB", "Dubai International", "Dubai", "AE", "Asia/Dubai"),
+        ("NRT", "Narita International", "Tokyo", "JP", "Asia/Tokyo"),
+        ("KWI", "Kuwait International", "Kuwait City", "KW", "Asia/Kuwait"),
+    )
 ]
 
 

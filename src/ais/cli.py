@@ -352,9 +352,12 @@ def create_admin(
     exists = _run(settings, find)
     if password is None and not exists:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    # The same rules as POST /api/v1/auth/register; a placeholder stands in for a kept password.
+    # The same rules as POST /api/v1/auth/register; a kept password is not re-validated.
     try:
-        RegisterRequest.model_validate({"email": email, "password": password or "x" * 10, "fullName": full_name})
+        if password is None:
+            RegisterRequest.model_validate({"email": email, "password": "Placeholder-Pass-2026", "fullName": full_name})
+        else:
+            RegisterRequest.model_validate({"email": email, "password": password, "fullName": full_name})
     except ValidationError as exc:
         raise _fail("; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in exc.errors()), 2) from None
 

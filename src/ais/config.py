@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     run_jobs_in_process: bool | None = None
     login_rate_limit: int = Field(default=10, ge=1)  # per e-mail and IP, per minute
     login_rate_limit_per_ip: int = Field(default=120, ge=1)  # per IP, per minute
+    register_rate_limit_per_ip: int = Field(default=20, ge=1)  # per IP, per minute
 
     @property
     def is_production(self) -> bool:
@@ -113,12 +114,15 @@ def _persistent_secret(data_dir: Path, name: str) -> str:
     path = secrets_dir / name
     if path.exists():
         return path.read_text().strip()
-    secrets_dir.mkdir(parents=True, exist_ok=True)
+    secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     prefix = {"stripe_webhook_secret": "whsec_", "stripe_secret_key": "sk_test_"}.get(name, "")
     value = prefix + secrets.token_urlsafe(48)
     tmp = secrets_dir / f".{name}.{secrets.token_hex(4)}"
-    tmp.write_text(value)
-    tmp.chmod(0o600)
+    # Created 0600 from the first byte: writing first and chmod-ing after leaves a window in
+    # which the secret is readable by anyone the umask lets in.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(value)
     try:
         # link() refuses to overwrite: when two processes start at once, the first one wins.
         os.link(tmp, path)

@@ -34,20 +34,31 @@ def exponent(currency: str) -> int:
 def parse_amount(text: str | int, currency: str) -> int:
     """Decimal string (or integer major units) → minor units, exactly, or MoneyError."""
     exp = exponent(currency)
-    if isinstance(text, bool):
-        raise MoneyError("amount must be a decimal string")
+    if isinstance(text, bool) or not isinstance(text, str | int):
+        raise MoneyError("amount must be a decimal string")  # a float has already lost exactness
     try:
         value = Decimal(str(text).strip())
     except InvalidOperation:
         raise MoneyError(f"{text!r} is not a decimal amount") from None
     if not value.is_finite():
         raise MoneyError("amount must be finite")
-    minor = value.scaleb(exp)
-    if minor != minor.to_integral_value():
-        raise MoneyError(f"{currency} has {exp} decimal places; {text!r} has more")
-    result = int(minor)
-    if result < 0:
+    # Exact integer arithmetic on the digits: Decimal's context would round past 28 digits
+    # ("1.000…001" → 100) or overflow on "1e999999" with an error that is not a MoneyError.
+    sign, digits, digit_exponent = value.as_tuple()
+    coefficient = int("".join(map(str, digits)))
+    shift = int(digit_exponent) + exp  # minor units = coefficient · 10^shift
+    if coefficient == 0:
+        return 0
+    if sign:
         raise MoneyError("amount must not be negative")
+    if shift < 0:
+        if -shift > len(digits) or coefficient % 10**-shift:
+            raise MoneyError(f"{currency} has {exp} decimal places; {text!r} has more")
+        result = coefficient // 10**-shift
+    elif len(digits) + shift > len(str(MAX_MINOR_UNITS)):
+        raise MoneyError("amount is too large")
+    else:
+        result = coefficient * 10**shift
     if result > MAX_MINOR_UNITS:
         raise MoneyError("amount is too large")
     return result

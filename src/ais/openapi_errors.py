@@ -12,7 +12,7 @@ from ais.errors import ALL_ERRORS
 class ErrorBody(BaseModel):
     code: str = Field(examples=["SEATS_UNAVAILABLE"])
     message: str = Field(examples=["Not enough seats are available in this cabin."])
-    correlationId: str = Field(examples=["5f0c2a8e4b0d4f7e9d8c1b2a3f4e5d6c"])  # noqa: N815 (wire name)
+    correlationId: str = Field(examples=["5f0c2a8e4b0d4f7e9d8c1b2a3f4e5d6c"])
     retryable: bool = Field(examples=[False])
     details: dict[str, Any] = Field(default_factory=dict)
 

@@ -10,7 +10,7 @@ def async_url(url: str) -> URL:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend in ("postgresql", "postgres"):
-        return parsed.set(drivername="postgresql+asyncpg")
+        return _libpq_query_for_asyncpg(parsed.set(drivername="postgresql+asyncpg"))
     if backend == "sqlite":
         return parsed.set(drivername="sqlite+aiosqlite")
     raise ValueError(f"unsupported database {backend!r}: use PostgreSQL or SQLite")
@@ -26,3 +26,11 @@ def sync_url(url: str) -> URL:
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def _libpq_query_for_asyncpg(url: URL) -> URL:
+    """Operators write libpq's `?sslmode=require`; asyncpg calls the same option `ssl`."""
+    query = dict(url.query)
+    if "sslmode" in query:
+        query.setdefault("ssl", query.pop("sslmode"))
+    return url.set(query=query)

@@ -3,11 +3,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from ais.db.session import SessionDep
+from ais.errors import NotFound
 from ais.identity import repository, service
 from ais.identity.dependencies import CurrentUser
 from ais.identity.rate_limit import client_ip, enforce
 from ais.identity.schemas import LoginRequest, LogoutRequest, RefreshRequest, RegisterRequest, TokenPair, UserOut
-from ais.errors import NotFound
 from ais.openapi_errors import responses
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
@@ -15,9 +15,12 @@ router = APIRouter(prefix="/api/v1", tags=["identity"])
 
 @router.post(
     "/auth/register", status_code=status.HTTP_201_CREATED, response_model=UserOut,
-    responses=responses("VALIDATION_ERROR"),
+    responses=responses("VALIDATION_ERROR", "RATE_LIMITED"),
 )
-async def register(body: RegisterRequest, session: SessionDep) -> UserOut:
+async def register(body: RegisterRequest, request: Request, session: SessionDep) -> UserOut:
+    # Each registration costs an argon2 hash: cap it per address so it cannot exhaust the CPU.
+    settings = request.app.state.runtime.settings
+    await enforce(request, "register-ip", client_ip(request), limit=settings.register_rate_limit_per_ip)
     user = await service.register(session, email=body.email, password=body.password, full_name=body.full_name)
     await session.commit()
     return UserOut.model_validate(user)

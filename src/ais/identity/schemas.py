@@ -2,17 +2,27 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, StringConstraints, field_validator
 
 from ais.api_model import ApiModel, StrictApiModel
+from ais.identity.security import password_weakness
 
 
 class RegisterRequest(StrictApiModel):
     email: EmailStr
     password: str = Field(min_length=10, max_length=256)
-    full_name: str = Field(min_length=1, max_length=200)
+    # Stripped before the length check, so a name of blanks is refused rather than stored empty.
+    full_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+    @field_validator("password")
+    @classmethod
+    def _strong_enough(cls, password: str) -> str:
+        weakness = password_weakness(password)
+        if weakness:
+            raise ValueError(f"this password {weakness}; choose a longer passphrase")
+        return password
 
     model_config = {
         "json_schema_extra": {
@@ -39,7 +49,7 @@ class TokenPair(ApiModel):
     access_token: str
     refresh_token: str
     expires_in: int
-    token_type: Literal["Bearer"] = "Bearer"
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (the scheme name, not a secret)
 
 
 class UserOut(ApiModel):

@@ -9,6 +9,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import jwt
 from argon2 import PasswordHasher
@@ -21,6 +22,31 @@ JWT_ISSUER = "ais"
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the e-mail is unknown, so a login takes as long either way.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+# The passwords every guessing list starts with; a word from here plus digits or symbols
+# ("Password123!") is as weak as the word alone.
+_COMMON_WORDS = frozenset({
+    "password", "passw0rd", "p@ssword", "qwerty", "qwertyuiop", "azerty", "asdfgh", "asdfghjkl",
+    "zxcvbnm", "letmein", "welcome", "iloveyou", "admin", "administrator", "abc", "abcdef",
+    "monkey", "dragon", "football", "baseball", "sunshine", "princess", "trustno", "master",
+    "secret", "changeme", "default", "login", "user", "test",
+})
+
+
+def password_weakness(password: str) -> str | None:
+    """Why `password` is too easy to guess, or None. Length is checked by the schema; this
+    refuses what survives a length rule: one repeated character, a keyboard or digit run,
+    a common word padded with digits."""
+    if len(set(password)) < 4:
+        return "uses too few different characters"
+    steps = {ord(b) - ord(a) for a, b in pairwise(password)}
+    if steps <= {1} or steps <= {-1}:
+        return "is a simple sequence"
+    core = password.lower().strip("0123456789!@#$%^&*()_-+=.?~ ")
+    if not core or core in _COMMON_WORDS:
+        return "is too common"
+    return None
 
 
 async def hash_password(password: str) -> str:

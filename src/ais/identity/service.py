@@ -73,7 +73,9 @@ async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: s
     """Rotate: the presented token becomes unusable and a new pair is issued on the same device.
     A token that was already rotated is a theft signal: the whole device chain is revoked."""
     now = utcnow()
-    token = await repository.token_by_hash(session, hash_refresh_token(refresh_token, settings.refresh_token_pepper or ""))
+    token = await repository.token_by_hash(
+        session, hash_refresh_token(refresh_token, settings.refresh_token_pepper or "")
+    )
     if token is None:
         raise Unauthorized("The refresh token is not valid.")
     if token.status == TokenStatus.ROTATED or (
@@ -93,7 +95,9 @@ async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: s
 
 async def logout(session: AsyncSession, settings: Settings, *, user_id: uuid.UUID, refresh_token: str) -> None:
     """Revoke the device that holds this refresh token (only the caller's own)."""
-    token = await repository.token_by_hash(session, hash_refresh_token(refresh_token, settings.refresh_token_pepper or ""))
+    token = await repository.token_by_hash(
+        session, hash_refresh_token(refresh_token, settings.refresh_token_pepper or "")
+    )
     if token is None or token.user_id != user_id:
         return  # logging out twice, or with a stranger's token, reveals nothing
     await repository.revoke_device(session, user_id, token.device_id, utcnow())

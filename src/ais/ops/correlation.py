@@ -7,7 +7,7 @@ import uuid
 from contextvars import ContextVar
 
 HEADER = "X-Correlation-Id"
-_SAFE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_SAFE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _current: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
 
@@ -17,7 +17,8 @@ def new_correlation_id() -> str:
 
 def accept_or_generate(value: str | None) -> str:
     """The caller's id if it is short and printable (it ends up in logs), else a fresh one."""
-    if value and _SAFE.match(value):
+    # fullmatch: with match() and "$", a trailing newline would slip through into logs and headers.
+    if value and _SAFE.fullmatch(value):
         return value
     return new_correlation_id()
 

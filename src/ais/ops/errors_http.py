@@ -88,9 +88,12 @@ async def _on_http_exception(_request: Request, exc: Exception) -> JSONResponse:
     code, message = _HTTP_CODES.get(exc.status_code, ("INTERNAL_ERROR", "Error."))
     if isinstance(exc.detail, str) and exc.status_code not in (404, 405):
         message = exc.detail
+    # A code has one status in the contract: a body the framework could not parse (its 400,
+    # e.g. JSON nested too deeply) is a VALIDATION_ERROR, and that is always 422.
+    status_code = 422 if code == "VALIDATION_ERROR" else exc.status_code
     return JSONResponse(
         error_body(code, message, retryable=exc.status_code in (429, 503)),
-        status_code=exc.status_code,
+        status_code=status_code,
         headers=getattr(exc, "headers", None),
     )
 
@@ -120,7 +123,8 @@ async def _on_database_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def is_transient_database_error(exc: BaseException) -> bool:
-    from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     if isinstance(exc, PoolTimeout):
         return True
@@ -137,7 +141,8 @@ def is_transient_database_error(exc: BaseException) -> bool:
 
 
 def install_database_error_handler(app: FastAPI) -> None:
-    from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     app.add_exception_handler(DBAPIError, _on_database_error)
     app.add_exception_handler(PoolTimeout, _on_database_error)

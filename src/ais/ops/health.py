@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from ais.cache.store import StoreUnavailable
+from ais.openapi_errors import responses
 from ais.ops.errors_http import error_body
 from ais.ops.metrics import render
 
@@ -37,7 +38,7 @@ async def _timed(check: Any) -> dict[str, Any]:
     return result
 
 
-@router.get("/health/ready")
+@router.get("/health/ready", responses={503: responses("SERVICE_UNAVAILABLE")[503]})
 async def ready(request: Request) -> Response:
     runtime = request.app.state.runtime
 

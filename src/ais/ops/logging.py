@@ -22,6 +22,17 @@ def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+class _CurrentStdout:
+    """Writes to `sys.stdout` as it is when a line is written, not as it was when logging was
+    configured: whoever swaps the stream later (a test capturing output, a daemon) still gets the lines."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 def configure_logging(level: str = "INFO") -> None:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
@@ -39,11 +50,13 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
-        cache_logger_on_first_use=True,
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStdout()),  # type: ignore[arg-type]
+        # Not cached: module-level loggers used before a second configure_logging() (the CLI,
+        # then create_app with LOG_LEVEL) would otherwise keep the first level forever.
+        cache_logger_on_first_use=False,
     )
     # Route stdlib logging (uvicorn, sqlalchemy, alembic) through the same JSON renderer.
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(_CurrentStdout())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

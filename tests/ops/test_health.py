@@ -1,0 +1,110 @@
+"""SPEC §7/§10: liveness, readiness with per-part latency, and 503 in the contract shape when a
+required part is down."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from ais.app import create_app
+from ais.config import Settings
+from tests.ops.contract import assert_error
+
+CLOSED_PORT = 1  # nothing listens on tcp/1 on a test machine
+
+
+@asynccontextmanager
+async def app_client(settings: Settings, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings.model_copy(update=changes))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+            yield http
+    finally:
+        await app.state.runtime.close()
+
+
+def reachable_redis_url() -> str | None:
+    url = os.environ.get("AIS_TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
+    host_port = url.split("//", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+    host, _, port = host_port.partition(":")
+    try:
+        socket.create_connection((host, int(port or 6379)), timeout=0.5).close()
+    except OSError:
+        return None
+    return url
+
+
+async def test_live_answers_200(client):
+    response = await client.get("/health/live")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert response.headers["X-Correlation-Id"]
+
+
+async def test_ready_reports_each_part_with_its_latency(client, runtime):
+    response = await client.get("/health/ready")
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ok"
+    database = body["checks"]["database"]
+    assert database["status"] == "ok"
+    assert isinstance(database["latencyMs"], int | float) and database["latencyMs"] >= 0
+    cache = body["checks"]["cache"]
+    assert cache["status"] == "ok" and cache["kind"] == runtime.store.kind
+    assert "latencyMs" in cache
+
+
+async def test_ready_is_503_in_the_contract_shape_when_the_database_is_down(settings):
+    async with app_client(settings, database_url=f"postgresql://root@127.0.0.1:{CLOSED_PORT}/x") as http:
+        response = await http.get("/health/ready")
+        live = await http.get("/health/live")
+
+    body = assert_error(response, 503, "SERVICE_UNAVAILABLE")
+    assert body["retryable"] is True
+    assert response.headers["Retry-After"]
+    assert "database" in body["message"]
+    database = body["details"]["checks"]["database"]
+    assert database["status"] == "down" and database["latencyMs"] >= 0
+    assert "root@" not in response.text and str(CLOSED_PORT) + "/x" not in response.text
+    # The process itself is alive: only readiness says "do not route traffic here".
+    assert live.status_code == 200
+
+
+async def test_ready_is_503_when_the_configured_redis_is_down(settings):
+    async with app_client(settings, redis_url=f"redis://127.0.0.1:{CLOSED_PORT}/0") as http:
+        response = await http.get("/health/ready")
+
+    body = assert_error(response, 503, "SERVICE_UNAVAILABLE")
+    checks = body["details"]["checks"]
+    assert checks["cache"]["status"] == "down" and checks["cache"]["kind"] == "redis"
+    assert checks["database"]["status"] == "ok"
+    assert "cache" in body["message"] and "database" not in body["message"]
+
+
+async def test_ready_with_a_working_redis_reports_it(settings):
+    url = reachable_redis_url()
+    if url is None:
+        pytest.skip("no Redis reachable (set AIS_TEST_REDIS_URL)")
+    async with app_client(settings, redis_url=url) as http:
+        response = await http.get("/health/ready")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"]["cache"] == {**response.json()["checks"]["cache"], "status": "ok",
+                                                  "kind": "redis"}
+
+
+async def test_login_still_works_when_redis_is_down(settings):
+    """Rate limits are skipped rather than refusing every login (rate_limit.enforce)."""
+    from tests.factories import new_user
+
+    async with app_client(settings, redis_url=f"redis://127.0.0.1:{CLOSED_PORT}/0") as http:
+        user = await new_user(http)
+        me = await http.get("/api/v1/me", headers=user.headers)
+    assert me.status_code == 200
