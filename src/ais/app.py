@@ -84,7 +84,12 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     from ais.flights.admin_routes import router as admin_flights_router
     from ais.flights.routes import router as flights_router
     from ais.identity.routes import router as identity_router
+    from ais.ledger.routes import router as ledger_router
     from ais.ops.health import router as health_router
+    from ais.payments.admin_routes import router as provider_events_router
+    from ais.payments.routes import admin_router as admin_payments_router
+    from ais.payments.routes import router as payments_router
+    from ais.payments.webhooks import router as webhooks_router
 
     for router in (
         health_router,
@@ -93,6 +98,11 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         bookings_router,
         admin_flights_router,
         admin_bookings_router,
+        payments_router,
+        admin_payments_router,
+        ledger_router,
+        provider_events_router,
+        webhooks_router,
         audit_router,
     ):
         app.include_router(router)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ais.cache.store import KeyValueStore, create_store
 from ais.config import Settings
 from ais.db.engine import create_engine, create_session_factory
+
+if TYPE_CHECKING:
+    from ais.payments.gateway import PaymentGateway
 
 
 @dataclass
@@ -18,6 +22,16 @@ class Runtime:
     session_factory: async_sessionmaker[AsyncSession]
     store: KeyValueStore
     background: list[object] = field(default_factory=list)
+    _gateway: PaymentGateway | None = None
+
+    @property
+    def payment_gateway(self) -> PaymentGateway:
+        """The Stripe gateway, created on first use (its HTTP client belongs to this event loop)."""
+        if self._gateway is None:
+            from ais.payments.stripe_gateway import StripeGateway
+
+            self._gateway = StripeGateway(self.settings)
+        return self._gateway
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -30,5 +44,8 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        if self._gateway is not None:
+            await self._gateway.close()
+            self._gateway = None
         await self.store.close()
         await self.engine.dispose()

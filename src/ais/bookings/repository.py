@@ -84,6 +84,16 @@ async def booking_with_details(session: AsyncSession, booking_id: uuid.UUID) -> 
     )
 
 
+async def lock_booking(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:
+    """The booking with everything a status change needs, locked for this transaction (on
+    PostgreSQL) so that concurrent events and refunds of one booking run one after another."""
+    return await session.scalar(
+        select(Booking).where(Booking.id == booking_id).with_for_update()
+        .options(selectinload(Booking.passengers), selectinload(Booking.history), selectinload(Booking.flight))
+        .execution_options(populate_existing=True)
+    )
+
+
 async def find_booking(session: AsyncSession, *, booking_id: uuid.UUID | None = None,
                        reference: str | None = None, user_id: uuid.UUID | None = None) -> Booking | None:
     """By id or record locator; when `user_id` is given, only that user's booking is found."""

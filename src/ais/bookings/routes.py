@@ -17,6 +17,7 @@ from ais.idempotency.service import request_hash, run_idempotent
 from ais.identity.dependencies import CurrentUser, Principal
 from ais.openapi_errors import responses
 from ais.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
+from ais.payments.refund_flow import submit_pending_refunds
 
 router = APIRouter(prefix="/api/v1", tags=["bookings"])
 
@@ -82,19 +83,25 @@ async def get_booking(booking_id: str, user: CurrentUser, session: SessionDep) -
 )
 async def cancel_booking(booking_id: str, request: Request, user: CurrentUser, session: SessionDep,
                          idempotency_key: IdempotencyKey = None) -> Response:
-    """Cancel before payment: the seats go back at once and no money moves."""
+    """Cancel: the seats go back at once; a paid booking is refunded in full (status `cancelled`,
+    then `refunded` when the provider confirms the refund)."""
+
+    runtime = request.app.state.runtime
 
     async def operation() -> tuple[int, BookingOut]:
-        booking = await service.get_booking(session, id_or_reference=booking_id, user_id=user.id)
+        owned = await service.get_booking(session, id_or_reference=booking_id, user_id=user.id)
+        booking = await repository.lock_booking(session, owned.id)
+        assert booking is not None
         await service.cancel_booking(session, booking, actor=_actor(request, user), reason="cancelled by passenger")
+        await session.commit()
+        await invalidate_if_marked(session, runtime.store)
+        await submit_pending_refunds(runtime, session)  # a paid booking: ask the provider now
         return 200, await presenters.present(session, await _reloaded(session, booking))
 
-    response = await run_idempotent(
+    return await run_idempotent(
         session, user_id=user.id, scope="bookings.cancel", key=idempotency_key,
         fingerprint=request_hash("POST", request.url.path, None), operation=operation,
     )
-    await invalidate_if_marked(session, request.app.state.runtime.store)
-    return response
 
 
 @router.post(

@@ -41,6 +41,10 @@ TRANSITIONS: dict[BookingStatus, frozenset[BookingStatus]] = {
     S.NO_SHOW: frozenset(),
 }
 
+# The one move out of a terminal state: money that arrives after the hold lapsed (SPEC §4, late
+# payment). It is taken only by the late-payment path, and only after the seats were re-taken.
+LATE_PAYMENT_TRANSITIONS: dict[BookingStatus, frozenset[BookingStatus]] = {S.EXPIRED: frozenset({S.PAID})}
+
 TERMINAL = frozenset(status for status, targets in TRANSITIONS.items() if not targets)
 # Seats are counted against the cabin while the booking is in one of these states.
 HOLDING = frozenset({S.INITIATED, S.RESERVED, S.PENDING, S.PAYMENT_FAILED})
@@ -51,13 +55,15 @@ EXPIRABLE = frozenset({S.INITIATED, S.RESERVED, S.PENDING, S.PAYMENT_FAILED})
 CANCELLABLE = frozenset(s for s, targets in TRANSITIONS.items() if S.CANCELLED in targets)
 
 
-def can_transition(current: BookingStatus, target: BookingStatus) -> bool:
+def can_transition(current: BookingStatus, target: BookingStatus, *, late_payment: bool = False) -> bool:
+    if late_payment and target in LATE_PAYMENT_TRANSITIONS.get(current, frozenset()):
+        return True
     return target in TRANSITIONS[current]
 
 
-def check_transition(current: BookingStatus, target: BookingStatus) -> None:
+def check_transition(current: BookingStatus, target: BookingStatus, *, late_payment: bool = False) -> None:
     """The one guard: raise InvalidStateTransition unless `current → target` is in the table."""
-    if not can_transition(current, target):
+    if not can_transition(current, target, late_payment=late_payment):
         raise InvalidStateTransition(
             f"A booking that is {current.value} cannot become {target.value}.",
             details={"from": current.value, "to": target.value,

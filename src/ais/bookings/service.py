@@ -143,14 +143,14 @@ async def get_booking(session: AsyncSession, *, id_or_reference: str, user_id: u
 
 
 async def transition(session: AsyncSession, booking: Booking, target: BookingStatus, *, reason: str,
-                     actor: Actor, **values: object) -> None:
+                     actor: Actor, late_payment: bool = False, **values: object) -> None:
     """The one way a booking changes status: guard, compare-and-set, history, seats.
 
     Raises InvalidStateTransition when the table forbids the move, or when another request
     moved the booking first (the database row is compared, not the copy in memory). Seats
     are given back exactly once, in the same transaction as the status change."""
     current = booking.status
-    check_transition(current, target)
+    check_transition(current, target, late_payment=late_payment)
     if target in (BookingStatus.PAID, BookingStatus.CONFIRMED):
         await _require_charge(session, booking)
     if not await repository.compare_and_set_status(session, booking.id, current, target, **values):
@@ -183,8 +183,9 @@ async def _require_charge(session: AsyncSession, booking: Booking) -> None:
 
 
 async def cancel_booking(session: AsyncSession, booking: Booking, *, actor: Actor, reason: str) -> Booking:
-    """Cancel before payment: seats go back, no money moves. A paid booking needs a refund,
-    which the payments module starts; until then it is refused with PAYMENT_REQUIRED."""
+    """Cancel: the seats go back at once. Before payment no money moves; after payment a refund
+    of everything left is recorded, to be asked of the provider after commit (the booking
+    becomes `refunded` when the provider reports the refund done). The booking must be locked."""
     if booking.status in HOLDING:
         previous = booking.status
         await transition(session, booking, BookingStatus.CANCELLED, reason=reason, actor=actor)
@@ -192,11 +193,18 @@ async def cancel_booking(session: AsyncSession, booking: Booking, *, actor: Acto
                      changes={"status": [previous.value, BookingStatus.CANCELLED.value],
                               "seatsReleased": booking.seat_count})
         return booking
-    if booking.status in CANCELLABLE:
-        raise PaymentRequired(
-            "This booking is paid: cancelling it needs a refund, which is not available yet.",
-            details={"status": booking.status.value},
-        )
+    if booking.status in CANCELLABLE:  # paid: the seats go back now, the money by a refund
+        from ais.payments.refund_flow import record_refund
+
+        previous = booking.status
+        await transition(session, booking, BookingStatus.CANCELLED, reason=reason, actor=actor)
+        refund = await record_refund(session, booking=booking, amount=None, reason=reason, actor=actor,
+                                     idempotency_key=f"cancel-{booking.id}")
+        audit.record(session, actor, action="booking.cancel", resource_type="booking", resource_id=str(booking.id),
+                     changes={"status": [previous.value, BookingStatus.CANCELLED.value],
+                              "seatsReleased": booking.seat_count, "refundId": str(refund.id),
+                              "refundAmount": refund.amount_minor})
+        return booking
     if booking.status == BookingStatus.EXPIRED:
         raise BookingExpired()
     check_transition(booking.status, BookingStatus.CANCELLED)  # raises with the allowed moves

@@ -62,3 +62,48 @@ def _now():  # type: ignore[no-untyped-def]
     from ais.db.base import utcnow
 
     return utcnow()
+
+
+async def refunded(session: AsyncSession, booking_id: uuid.UUID, *, payment_intent_id: str | None = None) -> int:
+    statement = select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
+        LedgerEntry.booking_id == booking_id,
+        LedgerEntry.type.in_((LedgerEntryType.REFUND, LedgerEntryType.PARTIAL_REFUND)),
+    )
+    if payment_intent_id is not None:
+        statement = statement.where(LedgerEntry.payment_intent_id == payment_intent_id)
+    return int(await session.scalar(statement) or 0)
+
+
+async def list_entries(session: AsyncSession, *, booking_id: uuid.UUID | None, currency: str | None,
+                       entry_type: LedgerEntryType | None, after: tuple[Any, uuid.UUID] | None,
+                       limit: int) -> list[LedgerEntry]:
+    from sqlalchemy import and_, or_
+
+    statement = select(LedgerEntry)
+    if booking_id is not None:
+        statement = statement.where(LedgerEntry.booking_id == booking_id)
+    if currency is not None:
+        statement = statement.where(LedgerEntry.currency == currency)
+    if entry_type is not None:
+        statement = statement.where(LedgerEntry.type == entry_type)
+    if after is not None:
+        created_at, last_id = after
+        statement = statement.where(or_(LedgerEntry.created_at < created_at,
+                                        and_(LedgerEntry.created_at == created_at, LedgerEntry.id < last_id)))
+    statement = statement.order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc()).limit(limit)
+    return list((await session.scalars(statement)).all())
+
+
+async def totals_by_currency(session: AsyncSession, *, booking_id: uuid.UUID | None,
+                             currency: str | None) -> dict[str, dict[LedgerEntryType, int]]:
+    """Sum per currency and entry type over the same filter as the list (all pages)."""
+    statement = select(LedgerEntry.currency, LedgerEntry.type, func.sum(LedgerEntry.amount_minor)).group_by(
+        LedgerEntry.currency, LedgerEntry.type)
+    if booking_id is not None:
+        statement = statement.where(LedgerEntry.booking_id == booking_id)
+    if currency is not None:
+        statement = statement.where(LedgerEntry.currency == currency)
+    result: dict[str, dict[LedgerEntryType, int]] = {}
+    for row_currency, row_type, amount in (await session.execute(statement)).all():
+        result.setdefault(row_currency, {})[LedgerEntryType(row_type)] = int(amount or 0)
+    return result

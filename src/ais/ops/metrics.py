@@ -15,6 +15,7 @@ BOOKING_TRANSITIONS = Counter(
 )
 SEATS_UNAVAILABLE = Counter("ais_seats_unavailable_total", "Bookings refused for lack of seats.")
 JOB_RUNS = Counter("ais_job_runs_total", "Periodic job runs.", ["job", "outcome"])
+WEBHOOK_EVENTS = Counter("ais_webhook_events_total", "Stripe events by type and outcome.", ["type", "outcome"])
 CACHE_LOOKUPS = Counter("ais_cache_lookups_total", "Search cache lookups.", ["outcome"])
 
 

@@ -117,3 +117,15 @@ async def _with_pending(conn: AsyncConnection, query: Any) -> list[JsonObject]:
         body["pending_webhooks"] = 1 if row.id in pending else 0
         result.append(body)
     return result
+
+
+async def list_refunds(conn: AsyncConnection, *, charge: str | None, payment_intent: str | None,
+                       limit: int) -> tuple[list[JsonObject], bool]:
+    """Refunds newest first, optionally of one charge or payment intent (as `GET /v1/refunds`)."""
+    query = select(objects.c.body).where(objects.c.object == "refund")
+    if charge is not None:
+        query = query.where(objects.c.body["charge"].as_string() == charge)
+    if payment_intent is not None:
+        query = query.where(objects.c.body["payment_intent"].as_string() == payment_intent)
+    rows = (await conn.execute(query.order_by(objects.c.created.desc(), objects.c.id.desc()).limit(limit + 1))).all()
+    return [copy.deepcopy(row.body) for row in rows[:limit]], len(rows) > limit

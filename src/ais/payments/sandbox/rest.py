@@ -183,6 +183,19 @@ async def create_refund(request: Request) -> Response:
     return await call(request, refunds.create_refund)
 
 
+@router.get("/v1/refunds")
+async def list_refunds(request: Request) -> Response:
+    async def operation(ctx: Context, params: Params) -> JsonObject:
+        params.only("charge", "payment_intent", "limit", "expand")
+        data, has_more = await repository.list_refunds(
+            ctx.conn, charge=params.string("charge"), payment_intent=params.string("payment_intent"),
+            limit=params.integer("limit", minimum=1, maximum=100) or 10,
+        )
+        return objects.list_object(data, has_more=has_more, url="/v1/refunds")
+
+    return await call(request, operation)
+
+
 @router.post("/v1/test_helpers/charges/{charge_id}/dispute")
 async def dispute_charge(request: Request, charge_id: str) -> Response:
     async def operation(ctx: Context, params: Params) -> JsonObject:

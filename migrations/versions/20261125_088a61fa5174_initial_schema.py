@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 68b4354fdabd
+Revision ID: 088a61fa5174
 Revises:
-Create Date: 2026-11-25 13:30:37.987315
+Create Date: 2026-11-25 14:03:05.227949
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import ais.db.base
 
 
-revision: str = "68b4354fdabd"
+revision: str = "088a61fa5174"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -69,13 +69,24 @@ def upgrade() -> None:
     )
     op.create_index("ix_idempotency_records_expires_at", "idempotency_records", ["expires_at"], unique=False)
     op.create_table(
+        "stripe_events",
+        sa.Column("id", sa.String(length=255), nullable=False),
+        sa.Column("type", sa.String(length=100), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("processed", sa.Boolean(), nullable=False),
+        sa.Column("processed_at", ais.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("received_at", ais.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_stripe_events")),
+    )
+    op.create_index("ix_stripe_events_processed_received", "stripe_events", ["processed", "received_at"], unique=False)
+    op.create_table(
         "users",
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=False),
         sa.Column("full_name", sa.String(length=200), nullable=False),
-        sa.Column(
-            "role", sa.Enum("passenger", "admin", name="role", native_enum=False, length=20), nullable=False
-        ),
+        sa.Column("role", sa.Enum("passenger", "admin", name="role", native_enum=False, length=20), nullable=False),
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", ais.db.base.UTCDateTime(timezone=True), nullable=False),
@@ -108,18 +119,12 @@ def upgrade() -> None:
         sa.Column("created_at", ais.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("arrival_at > departure_at", name=op.f("ck_flights_arrival_after_departure")),
         sa.CheckConstraint("origin <> destination", name=op.f("ck_flights_distinct_airports")),
-        sa.ForeignKeyConstraint(
-            ["destination"], ["airports.code"], name=op.f("fk_flights_destination_airports")
-        ),
+        sa.ForeignKeyConstraint(["destination"], ["airports.code"], name=op.f("fk_flights_destination_airports")),
         sa.ForeignKeyConstraint(["origin"], ["airports.code"], name=op.f("fk_flights_origin_airports")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_flights")),
-        sa.UniqueConstraint(
-            "flight_number", "departure_at", name=op.f("uq_flights_flight_number_departure_at")
-        ),
+        sa.UniqueConstraint("flight_number", "departure_at", name=op.f("uq_flights_flight_number_departure_at")),
     )
-    op.create_index(
-        "ix_flights_route_departure", "flights", ["origin", "destination", "departure_at"], unique=False
-    )
+    op.create_index("ix_flights_route_departure", "flights", ["origin", "destination", "departure_at"], unique=False)
     op.create_table(
         "refresh_tokens",
         sa.Column("user_id", sa.Uuid(), nullable=False),
@@ -309,13 +314,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", ais.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("amount_minor > 0", name=op.f("ck_ledger_entries_amount_positive")),
-        sa.ForeignKeyConstraint(
-            ["booking_id"], ["bookings.id"], name=op.f("fk_ledger_entries_booking_id_bookings")
-        ),
+        sa.ForeignKeyConstraint(["booking_id"], ["bookings.id"], name=op.f("fk_ledger_entries_booking_id_bookings")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_entries")),
-        sa.UniqueConstraint(
-            "type", "provider_object_id", name=op.f("uq_ledger_entries_type_provider_object_id")
-        ),
+        sa.UniqueConstraint("type", "provider_object_id", name=op.f("uq_ledger_entries_type_provider_object_id")),
     )
     op.create_index(op.f("ix_ledger_entries_booking_id"), "ledger_entries", ["booking_id"], unique=False)
     op.create_table(
@@ -334,20 +335,89 @@ def upgrade() -> None:
         sa.Column("seat_number", sa.String(length=4), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["booking_id"],
-            ["bookings.id"],
-            name=op.f("fk_passengers_booking_id_bookings"),
-            ondelete="CASCADE",
+            ["booking_id"], ["bookings.id"], name=op.f("fk_passengers_booking_id_bookings"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_passengers")),
         sa.UniqueConstraint("ticket_number", name=op.f("uq_passengers_ticket_number")),
     )
     op.create_index(op.f("ix_passengers_booking_id"), "passengers", ["booking_id"], unique=False)
+    op.create_table(
+        "payments",
+        sa.Column("booking_id", sa.Uuid(), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("provider", sa.String(length=20), nullable=False),
+        sa.Column("checkout_session_id", sa.String(length=255), nullable=True),
+        sa.Column("checkout_url", sa.Text(), nullable=True),
+        sa.Column("payment_intent_id", sa.String(length=255), nullable=True),
+        sa.Column("charge_id", sa.String(length=255), nullable=True),
+        sa.Column("amount_minor", sa.Integer(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "pending",
+                "succeeded",
+                "failed",
+                "refunded",
+                "partially_refunded",
+                name="paymentstatus",
+                native_enum=False,
+                length=24,
+            ),
+            nullable=False,
+        ),
+        sa.Column("expires_at", ais.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", ais.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", ais.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("amount_minor > 0", name=op.f("ck_payments_amount_positive")),
+        sa.ForeignKeyConstraint(["booking_id"], ["bookings.id"], name=op.f("fk_payments_booking_id_bookings")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payments")),
+        sa.UniqueConstraint("booking_id", "attempt", name=op.f("uq_payments_booking_id_attempt")),
+        sa.UniqueConstraint("checkout_session_id", name=op.f("uq_payments_checkout_session_id")),
+        sa.UniqueConstraint("payment_intent_id", name=op.f("uq_payments_payment_intent_id")),
+    )
+    op.create_index(op.f("ix_payments_booking_id"), "payments", ["booking_id"], unique=False)
+    op.create_index(op.f("ix_payments_charge_id"), "payments", ["charge_id"], unique=False)
+    op.create_index("ix_payments_status_created", "payments", ["status", "created_at"], unique=False)
+    op.create_table(
+        "refunds",
+        sa.Column("booking_id", sa.Uuid(), nullable=False),
+        sa.Column("payment_id", sa.Uuid(), nullable=False),
+        sa.Column("amount_minor", sa.Integer(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("reason", sa.String(length=200), nullable=False),
+        sa.Column("provider_refund_id", sa.String(length=255), nullable=True),
+        sa.Column(
+            "status",
+            sa.Enum("pending", "requested", "succeeded", "failed", name="refundstatus", native_enum=False, length=24),
+            nullable=False,
+        ),
+        sa.Column("requested_by", sa.String(length=80), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=255), nullable=False),
+        sa.Column("failure_reason", sa.Text(), nullable=True),
+        sa.Column("updated_at", ais.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", ais.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("amount_minor > 0", name=op.f("ck_refunds_amount_positive")),
+        sa.ForeignKeyConstraint(["booking_id"], ["bookings.id"], name=op.f("fk_refunds_booking_id_bookings")),
+        sa.ForeignKeyConstraint(["payment_id"], ["payments.id"], name=op.f("fk_refunds_payment_id_payments")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_refunds")),
+        sa.UniqueConstraint("idempotency_key", name=op.f("uq_refunds_idempotency_key")),
+        sa.UniqueConstraint("provider_refund_id", name=op.f("uq_refunds_provider_refund_id")),
+    )
+    op.create_index(op.f("ix_refunds_booking_id"), "refunds", ["booking_id"], unique=False)
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_index(op.f("ix_refunds_booking_id"), table_name="refunds")
+    op.drop_table("refunds")
+    op.drop_index("ix_payments_status_created", table_name="payments")
+    op.drop_index(op.f("ix_payments_charge_id"), table_name="payments")
+    op.drop_index(op.f("ix_payments_booking_id"), table_name="payments")
+    op.drop_table("payments")
     op.drop_index(op.f("ix_passengers_booking_id"), table_name="passengers")
     op.drop_table("passengers")
     op.drop_index(op.f("ix_ledger_entries_booking_id"), table_name="ledger_entries")
@@ -364,6 +434,8 @@ def downgrade() -> None:
     op.drop_index("ix_flights_route_departure", table_name="flights")
     op.drop_table("flights")
     op.drop_table("users")
+    op.drop_index("ix_stripe_events_processed_received", table_name="stripe_events")
+    op.drop_table("stripe_events")
     op.drop_index("ix_idempotency_records_expires_at", table_name="idempotency_records")
     op.drop_table("idempotency_records")
     op.drop_index("ix_audit_log_resource", table_name="audit_log")

@@ -1,0 +1,146 @@
+"""One handler per Stripe event type. A handler maps the event to our payment and booking and
+applies it through `settlement`; it runs inside the inbox transaction. Anything it needs from the
+provider beyond the event itself is fetched by `prefetch`, before that transaction opens."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ais.audit.service import Actor
+from ais.bookings import repository as bookings_repository
+from ais.payments import repository, settlement
+from ais.payments.gateway import PaymentGateway, ProviderRefund
+from ais.payments.models import Payment
+
+_log = structlog.get_logger("ais.payments.events")
+ACTOR = Actor.system("stripe_webhook")
+
+
+@dataclass
+class Prefetched:
+    refunds: list[ProviderRefund] = field(default_factory=list)
+
+
+Handler = Callable[[AsyncSession, dict[str, Any], str, Prefetched], Awaitable[None]]
+
+
+async def prefetch(gateway: PaymentGateway, event_type: str, obj: dict[str, Any]) -> Prefetched:
+    """Provider reads a handler needs, done outside any database transaction."""
+    if event_type == "charge.refunded" and obj.get("payment_intent"):
+        return Prefetched(refunds=await gateway.list_refunds(payment_intent_id=_id(obj["payment_intent"]) or ""))
+    return Prefetched()
+
+
+def _id(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return str(value.get("id"))
+
+
+async def _payment_for(session: AsyncSession, obj: dict[str, Any], *, checkout_session_id: str | None = None,
+                       payment_intent_id: str | None = None, charge_id: str | None = None) -> Payment | None:
+    metadata = obj.get("metadata") or {}
+    payment_id = metadata.get("paymentId")
+    if payment_id:
+        try:
+            found = await repository.payment_by_id(session, uuid.UUID(payment_id))
+        except ValueError:
+            found = None
+        if found is not None:
+            return found
+    return await repository.payment_by_provider_ids(
+        session, checkout_session_id=checkout_session_id, payment_intent_id=payment_intent_id, charge_id=charge_id)
+
+
+async def _locked(session: AsyncSession, payment: Payment | None, event_id: str):  # type: ignore[no-untyped-def]
+    if payment is None:
+        _log.warning("event_for_unknown_payment", event_id=event_id)
+        return None
+    return await bookings_repository.lock_booking(session, payment.booking_id)
+
+
+async def _session_paid(session: AsyncSession, obj: dict[str, Any], event_id: str, _: Prefetched) -> None:
+    payment = await _payment_for(session, obj, checkout_session_id=obj.get("id"))
+    booking = await _locked(session, payment, event_id)
+    if booking is None or payment is None:
+        return
+    intent_id = _id(obj.get("payment_intent"))
+    if obj.get("payment_status") != "paid" or not intent_id:
+        payment.payment_intent_id = payment.payment_intent_id or intent_id  # async method: money not in yet
+        return
+    await settlement.record_capture(
+        session, booking=booking, payment=payment, payment_intent_id=intent_id, charge_id=None,
+        amount=int(obj.get("amount_total") or 0), currency=str(obj.get("currency") or "").upper(),
+        event_id=event_id, actor=ACTOR)
+
+
+async def _session_failed(session: AsyncSession, obj: dict[str, Any], event_id: str, _: Prefetched) -> None:
+    payment = await _payment_for(session, obj, checkout_session_id=obj.get("id"))
+    booking = await _locked(session, payment, event_id)
+    if booking is None or payment is None:
+        return
+    reason = "checkout expired" if obj.get("status") == "expired" else "asynchronous payment failed"
+    await settlement.record_failure(session, booking=booking, payment=payment, reason=reason, actor=ACTOR)
+
+
+async def _intent_succeeded(session: AsyncSession, obj: dict[str, Any], event_id: str, _: Prefetched) -> None:
+    payment = await _payment_for(session, obj, payment_intent_id=obj.get("id"))
+    booking = await _locked(session, payment, event_id)
+    if booking is None or payment is None:
+        return
+    await settlement.record_capture(
+        session, booking=booking, payment=payment, payment_intent_id=str(obj["id"]),
+        charge_id=_id(obj.get("latest_charge")), amount=int(obj.get("amount_received") or 0),
+        currency=str(obj.get("currency") or "").upper(), event_id=event_id, actor=ACTOR)
+
+
+async def _intent_failed(session: AsyncSession, obj: dict[str, Any], event_id: str, _: Prefetched) -> None:
+    payment = await _payment_for(session, obj, payment_intent_id=obj.get("id"))
+    booking = await _locked(session, payment, event_id)
+    if booking is None or payment is None:
+        return
+    error = (obj.get("last_payment_error") or {}).get("message") or "payment declined"
+    await settlement.record_failure(session, booking=booking, payment=payment, reason=str(error)[:200], actor=ACTOR)
+
+
+async def _charge_refunded(session: AsyncSession, obj: dict[str, Any], event_id: str, pre: Prefetched) -> None:
+    payment = await _payment_for(session, obj, payment_intent_id=_id(obj.get("payment_intent")),
+                                 charge_id=obj.get("id"))
+    booking = await _locked(session, payment, event_id)
+    if booking is None or payment is None:
+        return
+    await settlement.record_refunds(session, booking=booking, payment=payment,
+                                    charge_amount=int(obj.get("amount_captured") or obj.get("amount") or 0),
+                                    refunds=pre.refunds, event_id=event_id, actor=ACTOR)
+
+
+async def _dispute(session: AsyncSession, obj: dict[str, Any], event_id: str, _: Prefetched) -> None:
+    charge_id = _id(obj.get("charge"))
+    payment = await _payment_for(session, {}, payment_intent_id=_id(obj.get("payment_intent")), charge_id=charge_id)
+    booking = await _locked(session, payment, event_id)
+    if booking is None or payment is None:
+        return
+    await settlement.record_dispute(
+        session, booking=booking, dispute_id=str(obj["id"]), amount=int(obj.get("amount") or 0),
+        currency=str(obj.get("currency") or "").upper(), charge_id=charge_id,
+        payment_intent_id=payment.payment_intent_id, status=str(obj.get("status") or ""), event_id=event_id,
+        actor=ACTOR)
+
+
+HANDLERS: dict[str, Handler] = {
+    "checkout.session.completed": _session_paid,
+    "checkout.session.async_payment_succeeded": _session_paid,
+    "checkout.session.async_payment_failed": _session_failed,
+    "checkout.session.expired": _session_failed,
+    "payment_intent.succeeded": _intent_succeeded,
+    "payment_intent.payment_failed": _intent_failed,
+    "charge.refunded": _charge_refunded,
+    "charge.dispute.created": _dispute,
+    "charge.dispute.closed": _dispute,
+}

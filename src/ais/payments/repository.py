@@ -1,0 +1,108 @@
+"""All SQL of the payments domain."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ais.db.upsert import insert_if_absent
+from ais.payments.models import Payment, PaymentStatus, ProviderEvent, Refund, RefundStatus
+
+
+async def latest_payment(session: AsyncSession, booking_id: uuid.UUID) -> Payment | None:
+    return await session.scalar(
+        select(Payment).where(Payment.booking_id == booking_id).order_by(Payment.attempt.desc()).limit(1)
+    )
+
+
+async def payment_by_id(session: AsyncSession, payment_id: uuid.UUID) -> Payment | None:
+    return await session.get(Payment, payment_id, populate_existing=True)
+
+
+async def payment_by_provider_ids(session: AsyncSession, *, checkout_session_id: str | None = None,
+                                  payment_intent_id: str | None = None,
+                                  charge_id: str | None = None) -> Payment | None:
+    for column, value in ((Payment.checkout_session_id, checkout_session_id),
+                          (Payment.payment_intent_id, payment_intent_id), (Payment.charge_id, charge_id)):
+        if value:
+            found = await session.scalar(select(Payment).where(column == value))
+            if found is not None:
+                return found
+    return None
+
+
+async def payments_to_reconcile(session: AsyncSession, *, since: datetime, limit: int) -> list[Payment]:
+    """Pending payments, and payments that succeeded recently (their refunds may be missing)."""
+    return list((await session.scalars(
+        select(Payment)
+        .where((Payment.status == PaymentStatus.PENDING) | (Payment.updated_at >= since))
+        .where(Payment.checkout_session_id.is_not(None))
+        .order_by(Payment.created_at).limit(limit)
+    )).all())
+
+
+async def refunds_of_booking(session: AsyncSession, booking_id: uuid.UUID) -> list[Refund]:
+    return list((await session.scalars(
+        select(Refund).where(Refund.booking_id == booking_id).order_by(Refund.created_at)
+    )).all())
+
+
+async def refund_by_provider_id(session: AsyncSession, provider_refund_id: str) -> Refund | None:
+    return await session.scalar(select(Refund).where(Refund.provider_refund_id == provider_refund_id))
+
+
+async def refund_by_id(session: AsyncSession, refund_id: uuid.UUID) -> Refund | None:
+    return await session.get(Refund, refund_id, populate_existing=True)
+
+
+async def pending_refund_ids(session: AsyncSession, limit: int = 100) -> list[uuid.UUID]:
+    return list((await session.scalars(
+        select(Refund.id).where(Refund.status == RefundStatus.PENDING).order_by(Refund.created_at).limit(limit)
+    )).all())
+
+
+async def refunded_or_requested(session: AsyncSession, booking_id: uuid.UUID) -> int:
+    """Money already refunded or on its way back (pending, requested, succeeded refunds)."""
+    total = await session.scalar(
+        select(func.coalesce(func.sum(Refund.amount_minor), 0))
+        .where(Refund.booking_id == booking_id, Refund.status != RefundStatus.FAILED)
+    )
+    return int(total or 0)
+
+
+async def store_event(session: AsyncSession, *, event_id: str, event_type: str, payload: dict[str, object],
+                      now: datetime) -> bool:
+    return await insert_if_absent(
+        session, ProviderEvent.__table__,
+        {"id": event_id, "type": event_type, "payload": payload, "processed": False, "attempts": 0,
+         "received_at": now},
+        ["id"],
+    )
+
+
+async def lock_event(session: AsyncSession, event_id: str) -> ProviderEvent | None:
+    """The inbox row, locked: two deliveries of one event are processed one after the other."""
+    return await session.scalar(
+        select(ProviderEvent).where(ProviderEvent.id == event_id).with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+async def record_event_failure(session: AsyncSession, event_id: str, error: str) -> None:
+    await session.execute(
+        update(ProviderEvent).where(ProviderEvent.id == event_id, ProviderEvent.processed.is_(False))
+        .values(attempts=ProviderEvent.attempts + 1, last_error=error[:2000])
+    )
+
+
+async def unprocessed_event_ids(session: AsyncSession, *, received_before: datetime, max_attempts: int,
+                                limit: int) -> list[str]:
+    return list((await session.scalars(
+        select(ProviderEvent.id)
+        .where(ProviderEvent.processed.is_(False), ProviderEvent.received_at < received_before,
+               ProviderEvent.attempts < max_attempts)
+        .order_by(ProviderEvent.received_at).limit(limit)
+    )).all())
