@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ais.db.base import utcnow
 from ais.db.upsert import insert_if_absent
 from ais.payments.models import Payment, PaymentStatus, ProviderEvent, Refund, RefundStatus
 
@@ -98,11 +99,35 @@ async def record_event_failure(session: AsyncSession, event_id: str, error: str)
     )
 
 
-async def unprocessed_event_ids(session: AsyncSession, *, received_before: datetime, max_attempts: int,
-                                limit: int) -> list[str]:
-    return list((await session.scalars(
-        select(ProviderEvent.id)
+async def unprocessed_events(session: AsyncSession, *, received_before: datetime, max_attempts: int,
+                             limit: int) -> list[tuple[str, int, datetime]]:
+    rows = await session.execute(
+        select(ProviderEvent.id, ProviderEvent.attempts, ProviderEvent.received_at)
         .where(ProviderEvent.processed.is_(False), ProviderEvent.received_at < received_before,
                ProviderEvent.attempts < max_attempts)
         .order_by(ProviderEvent.received_at).limit(limit)
-    )).all())
+    )
+    return [(row[0], int(row[1]), row[2]) for row in rows]
+
+
+async def open_checkouts_of_expired_bookings(session: AsyncSession, *, limit: int) -> list[str]:
+    """Checkout sessions still pending on our side whose booking's hold has expired."""
+    from ais.bookings.models import Booking
+    from ais.bookings.rules import BookingStatus
+
+    rows = await session.scalars(
+        select(Payment.checkout_session_id)
+        .join(Booking, Booking.id == Payment.booking_id)
+        .where(Payment.status == PaymentStatus.PENDING, Payment.checkout_session_id.is_not(None),
+               Booking.status == BookingStatus.EXPIRED)
+        .limit(limit)
+    )
+    return [value for value in rows.all() if value]
+
+
+async def mark_checkouts_failed(session: AsyncSession, checkout_session_ids: list[str]) -> None:
+    await session.execute(
+        update(Payment)
+        .where(Payment.checkout_session_id.in_(checkout_session_ids), Payment.status == PaymentStatus.PENDING)
+        .values(status=PaymentStatus.FAILED, updated_at=utcnow())
+    )
