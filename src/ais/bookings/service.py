@@ -36,7 +36,8 @@ from ais.errors import (
 )
 from ais.flights.models import Flight
 from ais.flights.rules import SELLABLE_STATUSES
-from ais.money import Money
+from ais.money import Money, format_amount
+from ais.notifications.service import queue_booking_message
 from ais.ops.metrics import BOOKING_TRANSITIONS, SEATS_UNAVAILABLE
 
 INFANT_FARE_PERCENT = 10  # a lap infant pays a tenth of the adult fare and takes no seat
@@ -192,6 +193,7 @@ async def cancel_booking(session: AsyncSession, booking: Booking, *, actor: Acto
         audit.record(session, actor, action="booking.cancel", resource_type="booking", resource_id=str(booking.id),
                      changes={"status": [previous.value, BookingStatus.CANCELLED.value],
                               "seatsReleased": booking.seat_count})
+        await queue_booking_message(session, booking, "booking_cancelled", refund_amount=None)
         return booking
     if booking.status in CANCELLABLE:  # paid: the seats go back now, the money by a refund
         from ais.payments.refund_flow import record_refund
@@ -204,6 +206,8 @@ async def cancel_booking(session: AsyncSession, booking: Booking, *, actor: Acto
                      changes={"status": [previous.value, BookingStatus.CANCELLED.value],
                               "seatsReleased": booking.seat_count, "refundId": str(refund.id),
                               "refundAmount": refund.amount_minor})
+        await queue_booking_message(session, booking, "booking_cancelled",
+                                    refund_amount=format_amount(refund.amount_minor, refund.currency))
         return booking
     if booking.status == BookingStatus.EXPIRED:
         raise BookingExpired()

@@ -14,6 +14,7 @@ from ais.bookings.models import Booking
 from ais.bookings.rules import BookingStatus
 from ais.bookings.service import transition
 from ais.errors import InternalError
+from ais.notifications.service import queue_booking_message
 
 
 async def mark_paid(session: AsyncSession, booking: Booking, *, actor: Actor, reason: str) -> None:
@@ -30,8 +31,10 @@ async def confirm(session: AsyncSession, booking: Booking, *, actor: Actor) -> N
         try:
             async with session.begin_nested():
                 await session.flush()
-            return
+            break
         except IntegrityError:  # a ticket-number collision: draw again
             for passenger in booking.passengers:
                 passenger.ticket_number = new_ticket_number()
-    raise InternalError("Could not allocate unique ticket numbers.")
+    else:
+        raise InternalError("Could not allocate unique ticket numbers.")
+    await queue_booking_message(session, booking, "booking_confirmed")

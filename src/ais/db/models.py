@@ -7,9 +7,11 @@ from ais.flights.models import Airport, Cabin, Flight
 from ais.idempotency.models import IdempotencyRecord
 from ais.identity.models import RefreshToken, User
 from ais.ledger.models import LedgerEntry
+from ais.notifications.models import OutboxMessage
 from ais.payments.models import Payment, ProviderEvent, Refund
 
 __all__ = [
     "Airport", "AuditEntry", "Base", "Booking", "BookingStatusChange", "Cabin", "Flight",
-    "IdempotencyRecord", "LedgerEntry", "Passenger", "Payment", "ProviderEvent", "RefreshToken", "Refund", "User",
+    "IdempotencyRecord", "LedgerEntry", "OutboxMessage", "Passenger", "Payment", "ProviderEvent",
+    "RefreshToken", "Refund", "User",
 ]

@@ -29,10 +29,12 @@ class PeriodicJob:
 def periodic_jobs() -> list[PeriodicJob]:
     from ais.bookings.tasks import complete_departed_flights, expire_stale_holds
     from ais.jobs.cleanup import cleanup_expired_records
+    from ais.notifications.sender import send_due_messages
     from ais.payments.tasks import expire_lapsed_checkouts, retry_pending_refunds, retry_unprocessed_events
 
     return [
         PeriodicJob("expire_stale_holds", 60, expire_stale_holds),
+        PeriodicJob("send_due_messages", 10, send_due_messages),
         PeriodicJob("expire_lapsed_checkouts", 60, expire_lapsed_checkouts),
         PeriodicJob("retry_unprocessed_events", 30, retry_unprocessed_events),
         PeriodicJob("retry_pending_refunds", 60, retry_pending_refunds),

@@ -23,6 +23,8 @@ from ais.cache.search_cache import mark_search_stale
 from ais.db.base import utcnow
 from ais.ledger import repository as ledger
 from ais.ledger.models import LedgerEntryType
+from ais.money import format_amount
+from ais.notifications.service import queue_booking_message
 from ais.payments.gateway import ProviderRefund
 from ais.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from ais.payments.refund_flow import mark_refunds_pending
@@ -108,6 +110,9 @@ async def _refund_automatically(session: AsyncSession, booking: Booking, payment
     key = f"auto-refund-{payment.payment_intent_id}"
     if await _refund_exists(session, key):
         return
+    if booking.status == S.EXPIRED:  # a late payment for seats that are gone: tell the passenger
+        await queue_booking_message(session, booking, "late_payment_refunded", dedupe=key,
+                                    refund_amount=format_amount(amount, payment.currency))
     session.add(Refund(
         booking_id=booking.id, payment_id=payment.id, amount_minor=amount, currency=payment.currency,
         reason=reason, status=RefundStatus.PENDING, requested_by=actor.label, idempotency_key=key,
@@ -142,12 +147,15 @@ async def record_refunds(session: AsyncSession, *, booking: Booking, payment: Pa
         if refund.status != "succeeded":
             continue
         kind = LedgerEntryType.REFUND if refund.amount >= charge_amount else LedgerEntryType.PARTIAL_REFUND
-        await ledger.record_entry(
+        written = await ledger.record_entry(
             session, type=kind, booking_id=booking.id, amount_minor=refund.amount, currency=refund.currency,
             provider_object_id=refund.id, payment_intent_id=refund.payment_intent_id, charge_id=refund.charge_id,
             refund_id=refund.id, event_id=event_id,
         )
         await _settle_refund_row(session, booking, payment, refund)
+        if written:
+            await queue_booking_message(session, booking, "refund_completed", dedupe=refund.id,
+                                        refund_amount=format_amount(refund.amount, refund.currency))
     refunded = await ledger.refunded(session, booking.id, payment_intent_id=payment.payment_intent_id)
     if refunded <= 0:
         return

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 088a61fa5174
+Revision ID: bb326c137c81
 Revises:
-Create Date: 2026-11-25 14:03:05.227949
+Create Date: 2026-11-25 14:06:55.802727
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import ais.db.base
 
 
-revision: str = "088a61fa5174"
+revision: str = "bb326c137c81"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -68,6 +68,30 @@ def upgrade() -> None:
         sa.UniqueConstraint("user_id", "scope", "key", name=op.f("uq_idempotency_records_user_id_scope_key")),
     )
     op.create_index("ix_idempotency_records_expires_at", "idempotency_records", ["expires_at"], unique=False)
+    op.create_table(
+        "outbox_messages",
+        sa.Column("kind", sa.String(length=50), nullable=False),
+        sa.Column("dedupe_key", sa.String(length=200), nullable=False),
+        sa.Column("booking_id", sa.Uuid(), nullable=True),
+        sa.Column("recipient", sa.String(length=254), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column("body_text", sa.Text(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum("pending", "sent", "failed", name="messagestatus", native_enum=False, length=20),
+            nullable=False,
+        ),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", ais.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", ais.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", ais.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_messages")),
+        sa.UniqueConstraint("dedupe_key", name=op.f("uq_outbox_messages_dedupe_key")),
+    )
+    op.create_index(op.f("ix_outbox_messages_booking_id"), "outbox_messages", ["booking_id"], unique=False)
+    op.create_index("ix_outbox_messages_due", "outbox_messages", ["status", "next_attempt_at"], unique=False)
     op.create_table(
         "stripe_events",
         sa.Column("id", sa.String(length=255), nullable=False),
@@ -436,6 +460,9 @@ def downgrade() -> None:
     op.drop_table("users")
     op.drop_index("ix_stripe_events_processed_received", table_name="stripe_events")
     op.drop_table("stripe_events")
+    op.drop_index("ix_outbox_messages_due", table_name="outbox_messages")
+    op.drop_index(op.f("ix_outbox_messages_booking_id"), table_name="outbox_messages")
+    op.drop_table("outbox_messages")
     op.drop_index("ix_idempotency_records_expires_at", table_name="idempotency_records")
     op.drop_table("idempotency_records")
     op.drop_index("ix_audit_log_resource", table_name="audit_log")

@@ -1,0 +1,119 @@
+"""Passenger e-mails go through an outbox written in the same transaction as the change, and are
+sent to a real SMTP server (aiosmtpd) by the sender job, with retries while it is down."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from email import message_from_bytes
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select, update
+
+from ais.db.base import utcnow
+from ais.notifications.models import MessageStatus, OutboxMessage
+from ais.notifications.sender import send_due_messages
+from ais.runtime import Runtime
+from tests.bookings.payment_path import pay_and_confirm
+from tests.factories import book, idempotency_key, new_flight, new_user
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+async def _messages_of(runtime: Runtime, booking_id: str) -> list[OutboxMessage]:
+    async with runtime.session_factory() as session:
+        return list((await session.scalars(select(OutboxMessage).where(
+            OutboxMessage.booking_id == uuid.UUID(booking_id)).order_by(OutboxMessage.created_at))).all())
+
+
+async def test_confirmation_and_cancellation_mails_reach_a_real_smtp_server(client, runtime, settings, smtp):
+    inbox, port = smtp
+    user = await new_user(client, runtime)
+    flight = await new_flight(runtime)
+    booking = (await book(client, user, flight, count=2, contact_email="layla@example.com")).json()
+    await pay_and_confirm(runtime, booking["id"])
+    await pay_and_confirm_again_is_refused(runtime, booking["id"])
+    unpaid = (await book(client, user, flight, contact_email="omar@example.com")).json()
+    await client.post(f"/api/v1/bookings/{unpaid['id']}/cancel", headers={**user.headers, **idempotency_key()})
+
+    sender = Runtime.create(settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"}))
+    try:
+        assert await send_due_messages(sender) >= 2
+        assert await send_due_messages(sender) == 0  # sent once
+    finally:
+        await sender.close()
+    received = {tuple(rcpt): message_from_bytes(content) for _, rcpt, content in inbox.messages}
+    confirmed = received[("layla@example.com",)]
+    assert confirmed["Subject"] == f"Your booking {booking['reference']} is confirmed"
+    body = confirmed.get_payload()
+    assert "e-ticket 065" in body and flight.flight_number in body
+    cancelled = received[("omar@example.com",)]
+    assert "No payment was taken" in cancelled.get_payload()
+    [stored] = await _messages_of(runtime, booking["id"])
+    assert stored.status == MessageStatus.SENT and stored.sent_at is not None
+
+
+async def pay_and_confirm_again_is_refused(runtime: Runtime, booking_id: str) -> None:
+    """Confirming twice is refused by the guard, so the confirmation is queued once."""
+    from ais.errors import InvalidStateTransition
+
+    with pytest.raises(InvalidStateTransition):
+        await pay_and_confirm(runtime, booking_id)
+
+
+async def test_smtp_down_retries_with_backoff_and_loses_nothing(client, runtime, settings):
+    user = await new_user(client, runtime)
+    booking = (await book(client, user, await new_flight(runtime))).json()
+    await pay_and_confirm(runtime, booking["id"])
+    sender = Runtime.create(settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{_free_port()}"}))
+    try:
+        await send_due_messages(sender)
+    finally:
+        await sender.close()
+    [message] = await _messages_of(runtime, booking["id"])
+    assert message.status == MessageStatus.PENDING and message.attempts == 1
+    assert message.last_error and message.next_attempt_at > utcnow() + timedelta(seconds=20)
+
+
+async def test_without_smtp_embedded_mode_writes_eml_files(client, runtime, settings):
+    user = await new_user(client, runtime)
+    booking = (await book(client, user, await new_flight(runtime))).json()
+    await pay_and_confirm(runtime, booking["id"])
+    async with runtime.session_factory() as session:  # only this booking's message is due now
+        await session.execute(update(OutboxMessage).where(OutboxMessage.booking_id != uuid.UUID(booking["id"]))
+                              .values(next_attempt_at=utcnow() + timedelta(days=1)))
+        await session.commit()
+    assert settings.smtp_url is None
+    assert await send_due_messages(runtime) == 1
+    written = [p.read_text() for p in (settings.ais_data_dir / "outbox").glob("*.eml")]
+    assert any(f"Subject: Your booking {booking['reference']} is confirmed" in text for text in written)
+
+
