@@ -71,13 +71,18 @@ async def test_confirmed_booking_has_ticket_numbers(client, runtime, passenger):
     assert [h["to"] for h in confirmed["statusHistory"]] == ["reserved", "pending", "paid", "confirmed"]
 
 
-async def test_paid_booking_cancel_needs_the_refund_path(client, runtime, passenger):
-    flight = await new_flight(runtime)
+async def test_cancelling_a_paid_booking_with_no_refundable_payment_changes_nothing(client, runtime, passenger):
+    """Money recorded without a provider payment cannot be refunded: the cancel is refused whole
+    (the status change and the seat release roll back with it). The provider path is in tests/payments."""
+    flight = await new_flight(runtime, economy_seats=5)
     booking = (await book(client, passenger, flight)).json()
     await pay_and_confirm(runtime, booking["id"])
     response = await client.post(f"/api/v1/bookings/{booking['id']}/cancel",
                                  headers={**passenger.headers, **idempotency_key()})
-    assert response.status_code == 402 and response.json()["code"] == "PAYMENT_REQUIRED"
+    assert response.status_code == 409 and response.json()["code"] == "BOOKING_CONFLICT"
+    after = (await client.get(f"/api/v1/bookings/{booking['id']}", headers=passenger.headers)).json()
+    assert after["status"] == "confirmed"
+    assert await seats_left(runtime, flight.economy_cabin_id) == 4
 
 
 async def test_check_in_window_boarding_passes_gate_and_departure(client, runtime, passenger, admin):
