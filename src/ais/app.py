@@ -87,6 +87,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     from ais.ledger.routes import router as ledger_router
     from ais.ops.health import router as health_router
     from ais.payments.admin_routes import router as provider_events_router
+    from ais.payments.pages import router as payment_pages_router
     from ais.payments.routes import admin_router as admin_payments_router
     from ais.payments.routes import router as payments_router
     from ais.payments.webhooks import router as webhooks_router
@@ -103,6 +104,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         ledger_router,
         provider_events_router,
         webhooks_router,
+        payment_pages_router,
         audit_router,
     ):
         app.include_router(router)
