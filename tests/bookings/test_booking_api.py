@@ -193,3 +193,16 @@ async def test_search_sees_a_sell_out_and_seats_coming_back_at_once(client, runt
     assert not await listed()  # the sell-out invalidated the cache
     await client.post(f"/api/v1/bookings/{booking['id']}/cancel", headers={**passenger.headers, **idempotency_key()})
     assert await listed()  # the seats came back, and search shows them without waiting for the TTL
+
+
+async def test_a_record_locator_collision_draws_a_new_one(client, runtime, passenger, monkeypatch):
+    from ais.bookings import identifiers, service
+
+    flight = await new_flight(runtime)
+    taken = (await book(client, passenger, flight)).json()["reference"]
+    draws = iter([taken, taken, "ZZ2345"])
+    monkeypatch.setattr(service, "new_reference", lambda: next(draws))
+    response = await book(client, passenger, flight)
+    assert response.status_code == 201, response.text
+    assert response.json()["reference"] == "ZZ2345"
+    assert identifiers.looks_like_reference("ZZ2345")

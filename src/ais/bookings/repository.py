@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import make_transient_to_detached, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
-from ais.bookings.models import Booking
+from ais.bookings.models import Booking, BookingStatusChange, Passenger
 from ais.bookings.rules import BookingStatus
 from ais.db.base import utcnow
+from ais.db.upsert import insert_if_absent
+from ais.errors import InternalError
 from ais.flights.models import Cabin, CabinClass, Flight
 
 
@@ -157,3 +161,28 @@ async def departed_booking_ids(session: AsyncSession, status: BookingStatus, *, 
     )
     return list(result.all())
 
+
+
+async def insert_with_unique_reference(session: AsyncSession, booking: Booking,
+                                       new_reference: Callable[[], str]) -> None:
+    """INSERT the booking row, drawing a new record locator on the (rare) collision, without a
+    savepoint: `ON CONFLICT (reference) DO NOTHING` reports a clash instead of aborting the
+    transaction. The object then joins the session as the persistent row it now is."""
+    columns = [column.key for column in Booking.__table__.columns]
+    for _ in range(5):
+        values = {key: getattr(booking, key) for key in columns}
+        if await insert_if_absent(session, Booking.__table__, values, ["reference"]):
+            make_transient_to_detached(booking)
+            session.add(booking)
+            return
+        booking.reference = new_reference()
+    raise InternalError("Could not allocate a unique booking reference.")
+
+
+def attach_loaded(booking: Booking, *, flight: Flight, passengers: list[Passenger],
+                  history: list[BookingStatusChange]) -> None:
+    """Give a just-created booking its related rows as already-loaded values (they are pending
+    in the session), so presenting it needs no query and nothing lazy-loads."""
+    set_committed_value(booking, "flight", flight)
+    set_committed_value(booking, "passengers", passengers)
+    set_committed_value(booking, "history", history)

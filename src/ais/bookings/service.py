@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.audit import service as audit
@@ -94,36 +93,26 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
         status=BookingStatus.RESERVED,
         expires_at=now + timedelta(minutes=hold_minutes),
         created_at=now,
+        updated_at=now,
     )
     check_transition(BookingStatus.INITIATED, BookingStatus.RESERVED)
-    booking.passengers = [
-        Passenger(position=i, first_name=p.first_name, last_name=p.last_name, type=p.type,
+    await repository.insert_with_unique_reference(session, booking, new_reference)
+    passengers = [
+        Passenger(booking_id=booking.id, position=i, first_name=p.first_name, last_name=p.last_name, type=p.type,
                   date_of_birth=p.date_of_birth)
         for i, p in enumerate(request.passengers)
     ]
-    booking.history = [
-        BookingStatusChange(from_status=BookingStatus.INITIATED, to_status=BookingStatus.RESERVED,
-                            reason=f"{seats} seat(s) held", actor=actor.label, at=now)
+    history = [
+        BookingStatusChange(booking_id=booking.id, from_status=BookingStatus.INITIATED,
+                            to_status=BookingStatus.RESERVED, reason=f"{seats} seat(s) held", actor=actor.label,
+                            at=now)
     ]
-    booking.flight = flight
-    session.add(booking)
-    await _flush_with_fresh_reference(session, booking)
+    session.add_all([*passengers, *history])
+    repository.attach_loaded(booking, flight=flight, passengers=passengers, history=history)
     BOOKING_TRANSITIONS.labels(BookingStatus.RESERVED.value).inc()
     if left == 0:
         mark_search_stale(session)  # the last seat went to this booking
     return booking
-
-
-async def _flush_with_fresh_reference(session: AsyncSession, booking: Booking) -> None:
-    """A record locator collision (1 in ~900 million per pair) is retried with a new one."""
-    for _ in range(5):
-        try:
-            async with session.begin_nested():
-                await session.flush()
-            return
-        except IntegrityError:
-            booking.reference = new_reference()
-    raise InternalError("Could not allocate a unique booking reference.")
 
 
 async def get_booking(session: AsyncSession, *, id_or_reference: str, user_id: uuid.UUID | None) -> Booking:
