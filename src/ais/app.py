@@ -91,6 +91,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     from ais.payments.routes import admin_router as admin_payments_router
     from ais.payments.routes import router as payments_router
     from ais.payments.webhooks import router as webhooks_router
+    from ais.reconciliation.routes import router as reconciliation_router
 
     for router in (
         health_router,
@@ -106,6 +107,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         webhooks_router,
         payment_pages_router,
         audit_router,
+        reconciliation_router,
     ):
         app.include_router(router)
 

@@ -253,6 +253,25 @@ def worker() -> None:
     _run_job_runner(_settings())
 
 
+# --- reconciliation ---------------------------------------------------------------------
+
+
+@app.command()
+def reconcile(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would be fixed; change nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+) -> None:
+    """Compare pending and recent payments with the payment provider; apply what missed webhooks left out.
+
+    Without --dry-run it fixes what it can (as the webhook would have) and writes an audit entry.
+    Mismatches it cannot fix are reported. Exit code 0 when no payment failed, 1 otherwise.
+    """
+    from ais.reconciliation.cli import reconcile_command
+
+    code = reconcile_command(_settings(), dry_run=dry_run, as_json=as_json, run=_run, out=out, err=err)
+    raise typer.Exit(code)
+
+
 # --- migrations -------------------------------------------------------------------------
 
 

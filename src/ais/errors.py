@@ -114,6 +114,15 @@ class IdempotencyPayloadMismatch(AISError):
     default_message = "This Idempotency-Key was used with a different request."
 
 
+class InvalidSignature(AISError):
+    """A webhook whose Stripe-Signature is missing, wrong, stale or does not match the body.
+    400 as SPEC §5 asks (Stripe treats it as a delivery failure); nothing is stored."""
+
+    code = "INVALID_SIGNATURE"
+    status_code = 400
+    default_message = "The Stripe-Signature header is missing or does not verify."
+
+
 class RateLimited(AISError):
     code = "RATE_LIMITED"
     status_code = 429
@@ -154,6 +163,7 @@ ALL_ERRORS: tuple[type[AISError], ...] = (
     IdempotencyKeyRequired,
     IdempotencyInProgress,
     IdempotencyPayloadMismatch,
+    InvalidSignature,
     RateLimited,
     ServiceUnavailable,
     InternalError,

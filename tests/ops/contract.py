@@ -22,6 +22,7 @@ SPEC_ERROR_CODES: dict[str, tuple[int, bool]] = {
     "PAYMENT_FAILED": (402, False),
     "PAYMENT_REQUIRED": (402, False),
     "IDEMPOTENCY_KEY_REQUIRED": (400, False),
+    "INVALID_SIGNATURE": (400, False),
     "IDEMPOTENCY_IN_PROGRESS": (409, True),
     "IDEMPOTENCY_PAYLOAD_MISMATCH": (422, False),
     "RATE_LIMITED": (429, True),

@@ -7,6 +7,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 
 import structlog
 
@@ -24,6 +25,18 @@ class PeriodicJob:
     name: str
     every_seconds: float
     run: JobFunction
+    daily_at: time | None = None  # UTC wall-clock time of a daily job (then every_seconds is 24 h)
+
+    def seconds_until_next(self, now: datetime, *, not_before: datetime | None = None) -> float:
+        """From `now`, the wait before the next run: `every_seconds`, or, for a daily job, until the
+        next `daily_at` strictly after `not_before` (the run just done: never the same slot twice)."""
+        if self.daily_at is None:
+            return self.every_seconds
+        start = max(now, not_before) if not_before is not None else now
+        slot = datetime.combine(start.date(), self.daily_at.replace(tzinfo=None), tzinfo=UTC)
+        if slot <= start:
+            slot += timedelta(days=1)
+        return max((slot - now).total_seconds(), 0.0)
 
 
 def periodic_jobs() -> list[PeriodicJob]:
@@ -31,6 +44,7 @@ def periodic_jobs() -> list[PeriodicJob]:
     from ais.jobs.cleanup import cleanup_expired_records
     from ais.notifications.sender import send_due_messages
     from ais.payments.tasks import expire_lapsed_checkouts, retry_pending_refunds, retry_unprocessed_events
+    from ais.reconciliation.tasks import daily_reconciliation
 
     return [
         PeriodicJob("expire_stale_holds", 60, expire_stale_holds),
@@ -40,6 +54,7 @@ def periodic_jobs() -> list[PeriodicJob]:
         PeriodicJob("retry_pending_refunds", 60, retry_pending_refunds),
         PeriodicJob("complete_departed_flights", 300, complete_departed_flights),
         PeriodicJob("cleanup_expired_records", 3600, cleanup_expired_records),
+        PeriodicJob("daily_reconciliation", 24 * 3600, daily_reconciliation, daily_at=time(2, 0)),
     ]
 
 
@@ -63,16 +78,19 @@ async def run_job_once(runtime: Runtime, job: PeriodicJob) -> int | None:
 
 
 async def _loop(runtime: Runtime, job: PeriodicJob, stopping: asyncio.Event) -> None:
-    # Jitter the first run so several jobs (or processes) do not all fire at once.
-    delay = random.uniform(0, min(job.every_seconds, 5))
+    # Jitter the first run of interval jobs so several jobs (or processes) do not all fire at once;
+    # a daily job waits for its time of day.
+    now = datetime.now(UTC)
+    delay = job.seconds_until_next(now) if job.daily_at else random.uniform(0, min(job.every_seconds, 5))
     while not stopping.is_set():
+        due = datetime.now(UTC) + timedelta(seconds=delay)
         try:
             await asyncio.wait_for(stopping.wait(), timeout=delay)
             return
         except TimeoutError:
             pass
         await run_job_once(runtime, job)
-        delay = job.every_seconds
+        delay = job.seconds_until_next(datetime.now(UTC), not_before=due)
 
 
 def start_in_process_jobs(runtime: Runtime) -> Callable[[], Awaitable[None]]:

@@ -19,6 +19,16 @@ async def latest_payment(session: AsyncSession, booking_id: uuid.UUID) -> Paymen
     )
 
 
+async def captured_payments(session: AsyncSession, booking_id: uuid.UUID) -> list[Payment]:
+    """The booking's attempts that reached a PaymentIntent and succeeded (refunded or not), newest first."""
+    captured = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
+    return list((await session.scalars(
+        select(Payment).where(Payment.booking_id == booking_id, Payment.status.in_(captured),
+                              Payment.payment_intent_id.is_not(None))
+        .order_by(Payment.attempt.desc())
+    )).all())
+
+
 async def payment_by_id(session: AsyncSession, payment_id: uuid.UUID) -> Payment | None:
     return await session.get(Payment, payment_id, populate_existing=True)
 
@@ -55,6 +65,10 @@ async def refund_by_provider_id(session: AsyncSession, provider_refund_id: str) 
     return await session.scalar(select(Refund).where(Refund.provider_refund_id == provider_refund_id))
 
 
+async def refund_by_idempotency_key(session: AsyncSession, idempotency_key: str) -> Refund | None:
+    return await session.scalar(select(Refund).where(Refund.idempotency_key == idempotency_key))
+
+
 async def refund_by_id(session: AsyncSession, refund_id: uuid.UUID) -> Refund | None:
     return await session.get(Refund, refund_id, populate_existing=True)
 
@@ -65,13 +79,15 @@ async def pending_refund_ids(session: AsyncSession, limit: int = 100) -> list[uu
     )).all())
 
 
-async def refunded_or_requested(session: AsyncSession, booking_id: uuid.UUID) -> int:
-    """Money already refunded or on its way back (pending, requested, succeeded refunds)."""
-    total = await session.scalar(
-        select(func.coalesce(func.sum(Refund.amount_minor), 0))
-        .where(Refund.booking_id == booking_id, Refund.status != RefundStatus.FAILED)
-    )
-    return int(total or 0)
+async def refunded_or_requested(session: AsyncSession, booking_id: uuid.UUID, *,
+                                payment_id: uuid.UUID | None = None) -> int:
+    """Money already refunded or on its way back (pending, requested, succeeded refunds), of
+    the booking or of one of its payments."""
+    statement = select(func.coalesce(func.sum(Refund.amount_minor), 0)).where(
+        Refund.booking_id == booking_id, Refund.status != RefundStatus.FAILED)
+    if payment_id is not None:
+        statement = statement.where(Refund.payment_id == payment_id)
+    return int(await session.scalar(statement) or 0)
 
 
 async def store_event(session: AsyncSession, *, event_id: str, event_type: str, payload: dict[str, object],
@@ -82,6 +98,14 @@ async def store_event(session: AsyncSession, *, event_id: str, event_type: str, 
          "received_at": now},
         ["id"],
     )
+
+
+async def event_processed(session: AsyncSession, event_id: str) -> bool:
+    return bool(await session.scalar(select(ProviderEvent.processed).where(ProviderEvent.id == event_id)))
+
+
+async def get_event(session: AsyncSession, event_id: str) -> ProviderEvent | None:
+    return await session.get(ProviderEvent, event_id, populate_existing=True)
 
 
 async def lock_event(session: AsyncSession, event_id: str) -> ProviderEvent | None:

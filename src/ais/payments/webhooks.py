@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from ais.cache.search_cache import invalidate_if_marked
 from ais.db.base import utcnow
+from ais.openapi_errors import responses
 from ais.ops.errors_http import error_body, is_transient_database_error
 from ais.ops.metrics import WEBHOOK_EVENTS
 from ais.payments import events, repository
@@ -28,24 +29,28 @@ router = APIRouter(tags=["webhooks"])
 MAX_BODY_BYTES = 512 * 1024
 
 
-@router.post("/webhooks/stripe", include_in_schema=True, summary="Stripe events (raw body, Stripe-Signature)")
+@router.post("/webhooks/stripe", summary="Stripe events (raw body, Stripe-Signature)",
+             responses=responses("INVALID_SIGNATURE"))
 async def stripe_webhook(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     payload = await request.body()
     if len(payload) > MAX_BODY_BYTES:
-        return _error(400, "VALIDATION_ERROR", "The event is too large.")
+        return _error(400, "INVALID_SIGNATURE", "The event is too large to be a Stripe event.")
     try:
         event = runtime.payment_gateway.verify_event(payload, request.headers.get("stripe-signature"))
     except InvalidSignature as exc:
         WEBHOOK_EVENTS.labels("unknown", "bad_signature").inc()
         _log.warning("webhook_bad_signature", reason=str(exc))
-        return _error(400, "VALIDATION_ERROR", "The Stripe-Signature header is missing or does not verify.")
+        return _error(400, "INVALID_SIGNATURE", "The Stripe-Signature header is missing or does not verify.")
     structlog.contextvars.bind_contextvars(stripe_event_id=event.id, stripe_event_type=event.type)
     async with runtime.session_factory() as session:
-        await repository.store_event(session, event_id=event.id, event_type=event.type, payload=event.raw,
-                                     now=utcnow())
+        first_delivery = await repository.store_event(session, event_id=event.id, event_type=event.type,
+                                                      payload=event.raw, now=utcnow())
         await session.commit()
-    if await process_event(runtime, event.id):
+        if not first_delivery and await repository.event_processed(session, event.id):
+            WEBHOOK_EVENTS.labels(event.type, "duplicate").inc()  # answered without taking any lock
+            return JSONResponse({"received": True, "id": event.id})
+    if await process_event(runtime, event.id, event_type=event.type, payload=event.raw):
         return JSONResponse({"received": True, "id": event.id})
     return _error(500, "INTERNAL_ERROR", "The event could not be processed; it will be retried.")
 
@@ -54,17 +59,18 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(error_body(code, message, retryable=status >= 500), status_code=status)
 
 
-async def process_event(runtime: Runtime, event_id: str) -> bool:
+async def process_event(runtime: Runtime, event_id: str, *, event_type: str | None = None,
+                        payload: dict[str, Any] | None = None) -> bool:
     """Apply one stored event exactly once. True when it is processed (now or earlier)."""
-    async with runtime.session_factory() as session:
-        stored = await repository.lock_event(session, event_id)
-        if stored is None:
-            return False
-        if stored.processed:
-            WEBHOOK_EVENTS.labels(stored.type, "duplicate").inc()
-            return True
-        event_type, payload = stored.type, stored.payload
-        await session.rollback()  # no lock held while the provider is asked anything
+    if event_type is None or payload is None:
+        async with runtime.session_factory() as session:
+            stored = await repository.get_event(session, event_id)
+            if stored is None:
+                return False
+            if stored.processed:
+                WEBHOOK_EVENTS.labels(stored.type, "duplicate").inc()
+                return True
+            event_type, payload = stored.type, dict(stored.payload)
     data: Any = payload.get("data") or {}
     data_object: dict[str, Any] = dict(data.get("object") or {})
     handler = events.HANDLERS.get(event_type)

@@ -1,0 +1,447 @@
+"""Reconciliation (SPEC §5): our `payments` table compared with the provider, payment by payment.
+
+Source: every pending payment, and every payment updated in the last `window` (7 days): a capture,
+failure or refund the provider made may never have reached us as a webhook. For each one the
+provider is asked **outside any transaction** (the Checkout Session while the payment is pending or
+has no PaymentIntent; then the PaymentIntent, its Charge and refunds), up to `CONCURRENCY` payments
+at once; then, in one short transaction with the booking locked, our side is read again and
+`decide` says what is missing. What is missing is applied through the very settlement functions the
+webhook uses (`ais.payments.settlement`), so a webhook that arrives afterwards adds nothing (ledger
+rows are unique per provider object) and one that arrived meanwhile leaves nothing to do.
+
+- provider paid, our ledger has no charge → `apply_capture` (`record_capture`: paid, ticketed; or,
+  as for a late webhook, a late payment / automatic refund);
+- session expired, or the payment failed at the provider, while ours is pending → `apply_failure`;
+- succeeded refunds at the provider missing from the ledger → `apply_refunds`;
+- amount or currency differ, the provider object is missing, ids or statuses disagree, a dispute
+  we cannot record (the gateway exposes no dispute object) → `failed`, with `problems` in the detail;
+- provider unreachable → that payment `failed` (`retryable`), the run goes on. After
+  `BREAKER_AFTER` unreachable answers in a row the remaining payments are not asked (each reported
+  failed, retryable) so a provider outage does not turn the run into hours of timeouts.
+
+Counting: `scanned` = `fixed` + `failed` + `skipped`. A payment with both a fix and an unfixable
+problem counts as failed (a person must look) and its detail lists the fixes too. **A dry run**
+takes no lock and writes nothing (no ledger row, status, audit entry, refund or cache bump): it
+runs the same `decide` and reports in `fixed` what a real run would fix, with `would_…` actions and
+outcome `would_fix`, so a dry run and the real run after it give the same numbers.
+
+This is a job-shaped service (like the webhook processor): it owns its transactions, one per
+payment, because provider calls must never happen inside one. A real run writes one
+`reconciliation.run` audit entry, plus `payment.reconciled` on each booking it fixed (in that fix's
+transaction). Safe to run twice at once: bookings are locked and ledger rows are unique.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from ais.audit import service as audit
+from ais.audit.service import Actor
+from ais.bookings import repository as bookings_repository
+from ais.cache.search_cache import invalidate_if_marked
+from ais.db.base import utcnow
+from ais.errors import AISError
+from ais.money import MoneyError, format_amount
+from ais.ops.correlation import current_correlation_id
+from ais.ops.errors_http import is_transient_database_error
+from ais.payments import repository as payments_repository
+from ais.payments import settlement
+from ais.payments.gateway import (
+    Charge,
+    CheckoutSession,
+    PaymentGateway,
+    PaymentIntent,
+    ProviderRefund,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from ais.payments.models import PaymentStatus
+from ais.payments.refund_flow import submit_pending_refunds
+from ais.reconciliation import repository
+from ais.reconciliation.repository import Candidate, Current, LedgerView
+from ais.reconciliation.schemas import Outcome, ReconciliationDetail, ReconciliationResult
+from ais.runtime import Runtime
+
+_log = structlog.get_logger("ais.reconciliation")
+
+DEFAULT_WINDOW = timedelta(days=7)
+BREAKER_AFTER = 5  # provider unreachable this many times in a row: stop asking for this run
+CONCURRENCY = 8  # provider reads in flight at once (Stripe allows far more; each read takes ~100-300 ms)
+FAILED_INTENT = frozenset({"requires_payment_method", "canceled"})
+
+Progress = Callable[[int, int], None]
+"""Called with (done, total): once with (0, total) before the first payment, then after each."""
+
+APPLY_CAPTURE, APPLY_FAILURE, APPLY_REFUNDS = "apply_capture", "apply_failure", "apply_refunds"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderView:
+    checkout: CheckoutSession | None  # not asked for a settled payment whose PaymentIntent we hold
+    intent: PaymentIntent | None
+    charge: Charge | None
+    refunds: list[ProviderRefund]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    code: str
+    message: str
+    ours: dict[str, Any] | None = None
+    provider: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.ours is not None:
+            body["ours"] = self.ours
+        if self.provider is not None:
+            body["provider"] = self.provider
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    payment_intent_id: str
+    charge_id: str | None
+    amount: int
+    currency: str
+
+
+@dataclass
+class Plan:
+    """What our records miss of what the provider reports, and what disagrees beyond fixing."""
+
+    capture: Capture | None = None
+    failure: str | None = None  # the reason recorded on the booking
+    refunds: list[ProviderRefund] = field(default_factory=list)
+    charge_amount: int = 0  # what the refunds are measured against (full or partial)
+    problems: list[Problem] = field(default_factory=list)
+    note: str = "in agreement with the provider"
+
+    @property
+    def actions(self) -> list[str]:
+        return ([APPLY_CAPTURE] if self.capture else []) + ([APPLY_FAILURE] if self.failure else []) + (
+            [APPLY_REFUNDS] if self.refunds else [])
+
+    def reason(self) -> str:
+        parts = [problem.message for problem in self.problems]
+        if self.capture:
+            parts.append("the provider captured the payment; our ledger has no charge (missed webhook)")
+        if self.failure:
+            parts.append(f"{self.failure} at the provider; our payment is still pending")
+        if self.refunds:
+            parts.append(f"{len(self.refunds)} refund(s) at the provider missing from our ledger")
+        return "; ".join(parts) or self.note
+
+
+def _money(amount: int, currency: str) -> dict[str, Any]:
+    try:
+        shown = format_amount(amount, currency)
+    except MoneyError:
+        shown = str(amount)  # a currency we do not know: minor units as they are
+    return {"amount": shown, "currency": currency}
+
+
+def decide(candidate: Candidate, now: Current, view: ProviderView, ledger: LedgerView) -> Plan:
+    """What to do about one payment (no I/O): the same decision for a dry and a real run."""
+    plan = Plan()
+    checkout, intent = view.checkout, view.intent
+    if now.payment_status != candidate.status:
+        plan.note = "changed while being reconciled (a webhook came in): compared again next run"
+        return plan  # what the provider said was read before that change
+    metadata = checkout.metadata if checkout is not None else intent.metadata if intent is not None else {}
+    claimed = metadata.get("paymentId")
+    if claimed and claimed != str(candidate.payment_id):
+        plan.problems.append(Problem("metadata_mismatch", "the Checkout Session belongs to another payment",
+                                     ours={"paymentId": str(candidate.payment_id)}, provider={"paymentId": claimed}))
+        return plan
+    if (checkout is not None and now.payment_intent_id and checkout.payment_intent_id
+            and now.payment_intent_id != checkout.payment_intent_id):
+        plan.problems.append(Problem("payment_intent_mismatch", "the session's PaymentIntent is not the one we hold",
+                                     ours={"paymentIntentId": now.payment_intent_id},
+                                     provider={"paymentIntentId": checkout.payment_intent_id}))
+        return plan
+    session_status = checkout.status if checkout is not None else None
+    settled = now.payment_status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED,
+                                     PaymentStatus.PARTIALLY_REFUNDED)
+    if settled and (intent is None or intent.status != "succeeded"):
+        plan.problems.append(Problem(
+            "status_mismatch", f"our payment is {now.payment_status.value} but the provider holds no captured "
+                               f"PaymentIntent ({intent.status if intent else 'none'})"))
+        return plan
+    if intent is None:
+        if checkout is not None and checkout.payment_status == "paid":
+            plan.problems.append(Problem("provider_inconsistent", "the session is paid but has no PaymentIntent"))
+        elif now.payment_status == PaymentStatus.PENDING and session_status == "expired":
+            plan.failure = "checkout expired"
+        elif now.payment_status == PaymentStatus.PENDING:
+            plan.note = "checkout still open at the provider"
+        return plan
+
+    if intent.status != "succeeded":
+        if now.payment_status != PaymentStatus.PENDING:
+            return plan
+        if intent.status in FAILED_INTENT and (intent.latest_charge_id or session_status == "expired"):
+            plan.failure = "asynchronous payment failed" if session_status == "complete" else (
+                "checkout expired" if session_status == "expired" else "payment declined")
+        elif session_status == "expired":
+            plan.failure = "checkout expired"
+        else:
+            plan.note = f"payment {intent.status} at the provider"
+        return plan
+
+    amount, currency = intent.amount_received, intent.currency.upper()
+    provider_money = _money(amount, currency)
+    if ledger.charge is None:
+        if currency != candidate.currency:
+            plan.problems.append(Problem("currency_mismatch", "the provider captured another currency",
+                                         ours=_money(candidate.amount_minor, candidate.currency),
+                                         provider=provider_money))
+        elif amount != candidate.amount_minor:
+            plan.problems.append(Problem("amount_mismatch", "the provider captured another amount",
+                                         ours=_money(candidate.amount_minor, candidate.currency),
+                                         provider=provider_money))
+        else:
+            plan.capture = Capture(intent.id, intent.latest_charge_id, amount, currency)
+    elif ledger.charge != (amount, currency):
+        plan.problems.append(Problem("ledger_mismatch", "our ledger's charge differs from the provider's capture",
+                                     ours=_money(*ledger.charge), provider=provider_money))
+    elif now.payment_status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
+        plan.problems.append(Problem("status_mismatch",
+                                     f"the ledger holds the charge but the payment is {now.payment_status.value}"))
+
+    charged = ledger.charge is not None or plan.capture is not None
+    missing = [r for r in view.refunds if r.status == "succeeded" and r.id not in ledger.refund_ids]
+    if missing and charged:
+        plan.refunds = list(view.refunds)  # as the webhook passes them: every refund of the intent
+        plan.charge_amount = (view.charge.amount_captured or view.charge.amount) if view.charge else amount
+    elif missing:
+        plan.problems.append(Problem("refunds_without_charge",
+                                     "the provider refunded money our ledger never recorded as charged",
+                                     provider={"refunds": [r.id for r in missing]}))
+    if view.charge is not None and view.charge.disputed and not ledger.dispute_recorded:
+        plan.problems.append(Problem("dispute_not_recorded",
+                                     "the charge is disputed at the provider but the ledger has no dispute; "
+                                     "replay its charge.dispute.* event (the gateway exposes no dispute object)",
+                                     provider={"chargeId": view.charge.id}))
+    return plan
+
+
+async def fetch(gateway: PaymentGateway, candidate: Candidate) -> ProviderView:
+    """The provider's side of one payment. Raises ProviderUnavailable / ProviderRejected.
+
+    The Checkout Session is asked for while the payment is pending or we hold no PaymentIntent for
+    it; a settled payment is compared by its PaymentIntent, Charge and refunds alone."""
+    checkout: CheckoutSession | None = None
+    intent_id = candidate.payment_intent_id
+    if candidate.status == PaymentStatus.PENDING or intent_id is None:
+        checkout = await gateway.retrieve_checkout_session(candidate.checkout_session_id)
+        intent_id = checkout.payment_intent_id or intent_id
+    intent = await gateway.retrieve_payment_intent(intent_id) if intent_id else None
+    charge: Charge | None = None
+    refunds: list[ProviderRefund] = []
+    if intent is not None and intent.status == "succeeded" and intent.latest_charge_id:
+        charge = await gateway.retrieve_charge(intent.latest_charge_id)
+        if charge.amount_refunded > 0:
+            refunds = await gateway.list_refunds(payment_intent_id=intent.id)
+    return ProviderView(checkout=checkout, intent=intent, charge=charge, refunds=refunds)
+
+
+@dataclass
+class _Outcome:
+    kind: str  # fixed | failed | skipped
+    detail: ReconciliationDetail | None = None
+    unreachable: bool = False
+
+
+def _detail(candidate: Candidate, *, outcome: Outcome, action: str, actions: list[str], reason: str,
+            now: Current | None = None, retryable: bool = False, problems: list[Problem] | None = None,
+            payment_intent_id: str | None = None, after: tuple[str, str] | None = None) -> ReconciliationDetail:
+    return ReconciliationDetail(
+        payment_id=candidate.payment_id, booking_id=candidate.booking_id,
+        booking_reference=candidate.booking_reference, outcome=outcome,
+        action=action, actions=actions, reason=reason, retryable=retryable,
+        checkout_session_id=candidate.checkout_session_id,
+        payment_intent_id=payment_intent_id or candidate.payment_intent_id,
+        payment_status=(now.payment_status if now else candidate.status).value,
+        booking_status=(now.booking_status if now else candidate.booking_status).value,
+        payment_status_after=after[0] if after else None, booking_status_after=after[1] if after else None,
+        problems=[problem.as_dict() for problem in problems or []],
+    )
+
+
+def _failed(candidate: Candidate, action: str, reason: str, *, retryable: bool,
+            unreachable: bool = False) -> _Outcome:
+    return _Outcome("failed", _detail(candidate, outcome="failed", action=action, actions=[], reason=reason,
+                                      retryable=retryable), unreachable=unreachable)
+
+
+def _not_asked(candidate: Candidate) -> _Outcome:
+    return _failed(candidate, "provider_unreachable",
+                   "not asked: the provider was unreachable for the payments before this one in this run",
+                   retryable=True, unreachable=True)
+
+
+async def ask_provider(gateway: PaymentGateway, candidate: Candidate) -> ProviderView | _Outcome:
+    """The provider's view of one payment, or the failed outcome when it cannot be had."""
+    try:
+        return await fetch(gateway, candidate)
+    except ProviderUnavailable as exc:
+        _log.warning("reconciliation_provider_unreachable", payment_id=str(candidate.payment_id), error=str(exc))
+        return _failed(candidate, "provider_unreachable", f"the provider is unreachable: {exc}", retryable=True,
+                       unreachable=True)
+    except ProviderRejected as exc:
+        _log.error("reconciliation_provider_object_missing", payment_id=str(candidate.payment_id), error=str(exc),
+                   code=exc.code)
+        missing = exc.code == "resource_missing"
+        return _failed(candidate, "provider_object_missing" if missing else "provider_rejected",
+                       f"the provider refused to show this payment: {exc}", retryable=False)
+    except Exception as exc:  # an answer we cannot read: this payment fails, the run goes on
+        _log.exception("reconciliation_provider_answer_unreadable", payment_id=str(candidate.payment_id))
+        return _failed(candidate, "error", f"{type(exc).__name__}: {exc}"[:500], retryable=False)
+
+
+async def settle(runtime: Runtime, candidate: Candidate, view: ProviderView, *, dry_run: bool,
+                 actor: Actor) -> _Outcome:
+    """Decide (and, unless a dry run, apply) one payment under its booking's lock. Never raises."""
+    log = _log.bind(payment_id=str(candidate.payment_id), booking_id=str(candidate.booking_id))
+    try:
+        return await _settle(runtime, candidate, view, dry_run=dry_run, actor=actor, log=log)
+    except Exception as exc:
+        retryable = is_transient_database_error(exc) or (isinstance(exc, AISError) and exc.retryable)
+        log.exception("reconciliation_payment_failed", error_type=type(exc).__name__)
+        return _failed(candidate, "error", f"{type(exc).__name__}: {exc}"[:500], retryable=retryable)
+
+
+async def _settle(runtime: Runtime, candidate: Candidate, view: ProviderView, *, dry_run: bool, actor: Actor,
+                  log: Any) -> _Outcome:
+    async with runtime.session_factory() as session:
+        booking = None if dry_run else await bookings_repository.lock_booking(session, candidate.booking_id)
+        now = await repository.current(session, candidate.payment_id)  # after the lock: as it is now
+        if now is None:
+            await session.rollback()
+            return _failed(candidate, "error", "the payment no longer exists", retryable=False)
+        intent_id = view.intent.id if view.intent else now.payment_intent_id
+        ledger = await repository.ledger_view(
+            session, booking_id=candidate.booking_id, payment_intent_id=intent_id,
+            charge_id=view.charge.id if view.charge else None, refund_ids=[r.id for r in view.refunds])
+        plan = decide(candidate, now, view, ledger)
+        actions = plan.actions
+        if dry_run or not actions:
+            await session.rollback()
+            return _report(candidate, plan, now, dry_run=dry_run, intent_id=intent_id, log=log)
+
+        payment = await payments_repository.payment_by_id(session, candidate.payment_id)
+        assert booking is not None and payment is not None
+        if plan.capture is not None:
+            c = plan.capture
+            await settlement.record_capture(
+                session, booking=booking, payment=payment, payment_intent_id=c.payment_intent_id,
+                charge_id=c.charge_id, amount=c.amount, currency=c.currency, event_id=None, actor=actor)
+        if plan.failure is not None:
+            await settlement.record_failure(session, booking=booking, payment=payment, reason=plan.failure,
+                                            actor=actor)
+        if plan.refunds:
+            await settlement.record_refunds(session, booking=booking, payment=payment,
+                                            charge_amount=plan.charge_amount, refunds=plan.refunds, event_id=None,
+                                            actor=actor)
+        after = (payment.status.value, booking.status.value)
+        audit.record(session, actor, action="payment.reconciled", resource_type="booking",
+                     resource_id=str(booking.id),
+                     changes={"paymentId": str(payment.id), "actions": actions,
+                              "payment": [now.payment_status.value, after[0]],
+                              "booking": [now.booking_status.value, after[1]]})
+        await session.commit()
+        await invalidate_if_marked(session, runtime.store)
+    try:  # an automatic refund (late or double payment) was recorded: ask the provider for it now
+        await submit_pending_refunds(runtime, session)
+    except Exception:  # committed already; the periodic refund job asks again
+        log.exception("reconciliation_refund_submit_failed")
+    return _report(candidate, plan, now, dry_run=False, intent_id=intent_id, log=log, after=after)
+
+
+def _report(candidate: Candidate, plan: Plan, now: Current, *, dry_run: bool, intent_id: str | None, log: Any,
+            after: tuple[str, str] | None = None) -> _Outcome:
+    actions = [f"would_{action}" if dry_run else action for action in plan.actions]
+    if plan.problems:
+        log.warning("reconciliation_mismatch", problems=[p.code for p in plan.problems], actions=actions)
+        return _Outcome("failed", _detail(candidate, outcome="failed", action="mismatch", actions=actions,
+                                          reason=plan.reason(), now=now, problems=plan.problems,
+                                          payment_intent_id=intent_id, after=after))
+    if not actions:
+        return _Outcome("skipped")
+    log.info("reconciliation_fix", actions=actions, dry_run=dry_run, payment_status_after=after and after[0],
+             booking_status_after=after and after[1])
+    return _Outcome("fixed", _detail(candidate, outcome="would_fix" if dry_run else "fixed", action=actions[0],
+                                     actions=actions, reason=plan.reason(), now=now, payment_intent_id=intent_id,
+                                     after=after))
+
+
+async def reconcile(runtime: Runtime, *, dry_run: bool, actor: Actor, window: timedelta = DEFAULT_WINDOW,
+                    booking_ids: Collection[uuid.UUID] | None = None, progress: Progress | None = None,
+                    concurrency: int = CONCURRENCY, give_up_after: int = BREAKER_AFTER) -> ReconciliationResult:
+    """Compare every pending or recently updated payment with the provider; fix what our records miss
+    (unless `dry_run`), report what cannot be fixed. Never raises for one payment's trouble.
+    `booking_ids` limits the run to those bookings' payments (support: look at one booking now).
+    Up to `concurrency` payments are read from the provider at once; after `give_up_after`
+    unreachable answers in a row it is not asked again in this run."""
+    correlation_id = current_correlation_id()
+    started_at = utcnow()
+    with structlog.contextvars.bound_contextvars(correlation_id=correlation_id, reconciliation_dry_run=dry_run):
+        async with runtime.session_factory() as session:
+            todo = await repository.candidates(session, since=started_at - window, booking_ids=booking_ids)
+        _log.info("reconciliation_started", payments=len(todo), actor=actor.label)
+        if progress is not None:
+            progress(0, len(todo))
+        counts = {"fixed": 0, "failed": 0, "skipped": 0}
+        details: list[ReconciliationDetail] = []
+        unreachable_in_a_row = done = 0
+        gateway = runtime.payment_gateway
+        for start in range(0, len(todo), max(concurrency, 1)):
+            batch = todo[start:start + max(concurrency, 1)]
+            # Provider reads of a batch at once (they are slow and hold no lock); our side one by one.
+            answers: list[ProviderView | _Outcome] = (
+                [_not_asked(candidate) for candidate in batch] if unreachable_in_a_row >= give_up_after
+                else list(await asyncio.gather(*(ask_provider(gateway, candidate) for candidate in batch))))
+            for candidate, answer in zip(batch, answers, strict=True):
+                outcome = answer if isinstance(answer, _Outcome) else await settle(
+                    runtime, candidate, answer, dry_run=dry_run, actor=actor)
+                unreachable_in_a_row = unreachable_in_a_row + 1 if outcome.unreachable else 0
+                counts[outcome.kind] += 1
+                if outcome.detail is not None:
+                    details.append(outcome.detail)
+                done += 1
+                if progress is not None:
+                    progress(done, len(todo))
+        result = ReconciliationResult(
+            correlation_id=correlation_id, started_at=started_at, completed_at=utcnow(), dry_run=dry_run,
+            scanned=len(todo), details=details, **counts)
+        if not dry_run:
+            await _audit_run(runtime, actor, result)
+        _log.info("reconciliation_done", scanned=result.scanned, fixed=result.fixed, failed=result.failed,
+                  skipped=result.skipped)
+    return result
+
+
+async def _audit_run(runtime: Runtime, actor: Actor, result: ReconciliationResult) -> None:
+    def ids(outcome: str) -> list[str]:
+        return [str(d.payment_id) for d in result.details if d.outcome == outcome][:200]
+
+    async with runtime.session_factory() as session:
+        audit.record(session, actor, action="reconciliation.run", resource_type="reconciliation",
+                     resource_id=result.correlation_id[:64],
+                     changes={"scanned": result.scanned, "fixed": result.fixed, "failed": result.failed,
+                              "skipped": result.skipped, "fixedPayments": ids("fixed"),
+                              "failedPayments": ids("failed")})
+        await session.commit()
+
+
+__all__ = ["BREAKER_AFTER", "CONCURRENCY", "DEFAULT_WINDOW", "Progress", "ask_provider", "decide", "fetch",
+           "reconcile", "settle"]

@@ -1,0 +1,19 @@
+"""The live AIS server (sandbox inside, webhook delivery off) of the payments suite, and a runtime in
+the test's event loop whose gateway talks to it: reconciliation runs in the test, the passenger and
+the provider act over HTTP, and nothing delivers a webhook unless the test does."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from ais.runtime import Runtime
+from tests.payments.conftest import http, live, sdk  # noqa: F401
+
+
+@pytest.fixture
+async def live_runtime(live) -> AsyncIterator[Runtime]:  # noqa: F811
+    runtime = Runtime.create(live.settings)
+    yield runtime
+    await runtime.close()
