@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from bench.harness import (  # noqa: E402
+from bench.harness import (
     percentile,
     rss_mb,
     scratch_database,
@@ -79,7 +79,8 @@ async def seed_pending_bookings(dsn: str, count: int) -> list[dict[str, object]]
                                                 at=now + timedelta(microseconds=1)))
                 session.add(Payment(id=payment_id, booking_id=booking_id, attempt=1,
                                     checkout_session_id=f"cs_test_{uuid.uuid4().hex}", amount_minor=45000,
-                                    currency="SAR", status=PaymentStatus.PENDING, expires_at=now + timedelta(minutes=40)))
+                                    currency="SAR", status=PaymentStatus.PENDING,
+                                    expires_at=now + timedelta(minutes=40)))
                 rows.append({"booking_id": str(booking_id), "payment_id": str(payment_id)})
             # seats held by these bookings
             from sqlalchemy import update
