@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached, selectinload
+from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ais.bookings.models import Booking, BookingStatusChange, Passenger
@@ -92,8 +92,9 @@ async def lock_booking(session: AsyncSession, booking_id: uuid.UUID) -> Booking 
     """The booking with everything a status change needs, locked for this transaction (on
     PostgreSQL) so that concurrent events and refunds of one booking run one after another."""
     return await session.scalar(
-        select(Booking).where(Booking.id == booking_id).with_for_update()
-        .options(selectinload(Booking.passengers), selectinload(Booking.history), selectinload(Booking.flight))
+        select(Booking).where(Booking.id == booking_id).with_for_update(of=Booking)
+        .options(joinedload(Booking.flight, innerjoin=True), selectinload(Booking.passengers),
+                 selectinload(Booking.history))
         .execution_options(populate_existing=True)
     )
 
