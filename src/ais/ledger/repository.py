@@ -49,13 +49,13 @@ async def net_captured(session: AsyncSession, booking_id: uuid.UUID) -> int:
     return int(total or 0)
 
 
-async def charged(session: AsyncSession, booking_id: uuid.UUID) -> int:
-    total = await session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
-            LedgerEntry.booking_id == booking_id, LedgerEntry.type == LedgerEntryType.CHARGE
-        )
+async def charged(session: AsyncSession, booking_id: uuid.UUID, *, payment_intent_id: str | None = None) -> int:
+    statement = select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
+        LedgerEntry.booking_id == booking_id, LedgerEntry.type == LedgerEntryType.CHARGE
     )
-    return int(total or 0)
+    if payment_intent_id is not None:
+        statement = statement.where(LedgerEntry.payment_intent_id == payment_intent_id)
+    return int(await session.scalar(statement) or 0)
 
 
 def _now():  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ais.audit.service import Actor
 from ais.bookings import repository as bookings_repository
 from ais.payments import repository, settlement
-from ais.payments.gateway import PaymentGateway, ProviderRefund
+from ais.payments.gateway import PaymentGateway, ProviderRefund, ProviderRejected
 from ais.payments.models import Payment
 
 _log = structlog.get_logger("ais.payments.events")
@@ -25,6 +25,9 @@ ACTOR = Actor.system("stripe_webhook")
 @dataclass
 class Prefetched:
     refunds: list[ProviderRefund] = field(default_factory=list)
+    # The PaymentIntent's metadata (our paymentId): a refund or dispute may arrive before the
+    # capture that would have linked the PaymentIntent to our payment.
+    intent_metadata: dict[str, str] = field(default_factory=dict)
 
 
 Handler = Callable[[AsyncSession, dict[str, Any], str, Prefetched], Awaitable[None]]
@@ -32,9 +35,21 @@ Handler = Callable[[AsyncSession, dict[str, Any], str, Prefetched], Awaitable[No
 
 async def prefetch(gateway: PaymentGateway, event_type: str, obj: dict[str, Any]) -> Prefetched:
     """Provider reads a handler needs, done outside any database transaction."""
-    if event_type == "charge.refunded" and obj.get("payment_intent"):
-        return Prefetched(refunds=await gateway.list_refunds(payment_intent_id=_id(obj["payment_intent"]) or ""))
+    intent_id = _id(obj.get("payment_intent"))
+    if event_type == "charge.refunded" and intent_id:
+        return Prefetched(refunds=await gateway.list_refunds(payment_intent_id=intent_id),
+                          intent_metadata=await _intent_metadata(gateway, intent_id))
+    if event_type.startswith("charge.dispute.") and intent_id:
+        return Prefetched(intent_metadata=await _intent_metadata(gateway, intent_id))
     return Prefetched()
+
+
+async def _intent_metadata(gateway: PaymentGateway, intent_id: str) -> dict[str, str]:
+    """Our paymentId, from the PaymentIntent: found even before its capture event arrived."""
+    try:
+        return (await gateway.retrieve_payment_intent(intent_id)).metadata
+    except ProviderRejected:  # no such PaymentIntent at the provider: not one of ours
+        return {}
 
 
 def _id(value: Any) -> str | None:
@@ -110,19 +125,29 @@ async def _intent_failed(session: AsyncSession, obj: dict[str, Any], event_id: s
 
 
 async def _charge_refunded(session: AsyncSession, obj: dict[str, Any], event_id: str, pre: Prefetched) -> None:
-    payment = await _payment_for(session, obj, payment_intent_id=_id(obj.get("payment_intent")),
-                                 charge_id=obj.get("id"))
+    intent_id = _id(obj.get("payment_intent"))
+    payment = await _payment_for(session, {"metadata": obj.get("metadata") or pre.intent_metadata},
+                                 payment_intent_id=intent_id, charge_id=obj.get("id"))
     booking = await _locked(session, payment, event_id)
     if booking is None or payment is None:
         return
+    if intent_id and obj.get("status") == "succeeded":
+        # A refunded charge was captured first. Its capture event may not have arrived yet:
+        # apply the capture now (once, by the ledger's uniqueness) so the refunds land on a
+        # paid booking, as they would have in the provider's order.
+        await settlement.record_capture(
+            session, booking=booking, payment=payment, payment_intent_id=intent_id, charge_id=obj.get("id"),
+            amount=int(obj.get("amount_captured") or obj.get("amount") or 0),
+            currency=str(obj.get("currency") or "").upper(), event_id=event_id, actor=ACTOR)
     await settlement.record_refunds(session, booking=booking, payment=payment,
                                     charge_amount=int(obj.get("amount_captured") or obj.get("amount") or 0),
                                     refunds=pre.refunds, event_id=event_id, actor=ACTOR)
 
 
-async def _dispute(session: AsyncSession, obj: dict[str, Any], event_id: str, _: Prefetched) -> None:
+async def _dispute(session: AsyncSession, obj: dict[str, Any], event_id: str, pre: Prefetched) -> None:
     charge_id = _id(obj.get("charge"))
-    payment = await _payment_for(session, {}, payment_intent_id=_id(obj.get("payment_intent")), charge_id=charge_id)
+    payment = await _payment_for(session, {"metadata": pre.intent_metadata},
+                                 payment_intent_id=_id(obj.get("payment_intent")), charge_id=charge_id)
     booking = await _locked(session, payment, event_id)
     if booking is None or payment is None:
         return

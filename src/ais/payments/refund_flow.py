@@ -18,7 +18,7 @@ from ais.errors import BookingConflict, ValidationFailed
 from ais.ledger import repository as ledger
 from ais.payments import repository
 from ais.payments.gateway import ProviderRejected, ProviderUnavailable
-from ais.payments.models import PaymentStatus, Refund, RefundStatus
+from ais.payments.models import Refund, RefundStatus
 from ais.runtime import Runtime
 
 _log = structlog.get_logger("ais.payments.refunds")
@@ -40,12 +40,19 @@ async def record_refund(session: AsyncSession, *, booking: Booking, amount: int 
 
     The booking must be locked by the caller. Raises BookingConflict when nothing was paid or
     nothing is left, ValidationFailed when `amount` is more than what is left."""
-    payment = await repository.latest_payment(session, booking.id)
-    succeeded = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED)
-    if payment is None or payment.status not in succeeded or not payment.payment_intent_id:
+    # The payment that still holds money: not necessarily the latest attempt (an older tab may
+    # have paid, and a double charge is refunded on its own PaymentIntent).
+    payment, left = None, 0
+    for candidate in await repository.captured_payments(session, booking.id):
+        assert candidate.payment_intent_id is not None
+        captured = await ledger.charged(session, booking.id, payment_intent_id=candidate.payment_intent_id)
+        if captured <= 0:
+            continue
+        remaining = captured - await repository.refunded_or_requested(session, booking.id, payment_id=candidate.id)
+        if payment is None or remaining > left:
+            payment, left = candidate, remaining
+    if payment is None:
         raise BookingConflict("This booking has no captured payment to refund.")
-    captured = await ledger.charged(session, booking.id)
-    left = captured - await repository.refunded_or_requested(session, booking.id)
     if left <= 0:
         raise BookingConflict("Everything paid for this booking has been refunded already.",
                               details={"refundable": "0"})

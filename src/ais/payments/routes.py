@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
@@ -16,6 +17,7 @@ from ais.identity.dependencies import AdminUser, CurrentUser
 from ais.money import MoneyError, format_amount, parse_amount
 from ais.openapi_errors import responses
 from ais.payments import checkout_flow, refund_flow
+from ais.payments import repository as payments_repository
 from ais.payments.models import Refund
 from ais.payments.schemas import CheckoutOut, RefundOut, RefundRequest
 
@@ -69,21 +71,29 @@ async def refund_booking(booking_id: str, body: RefundRequest, request: Request,
     A full refund makes the booking `refunded` when the provider confirms it."""
     runtime = request.app.state.runtime
     actor = Actor.from_request(request, user_id=admin.id, role=admin.role)
+    fingerprint = request_hash("POST", request.url.path, body)
+    # The provider's idempotency key comes from the admin's: a retry of a request that recorded
+    # its refund and then died (its answer never stored) finds that refund instead of making
+    # a second one.
+    refund_key = "admin-refund-" + hashlib.sha256(
+        f"{admin.id}\n{idempotency_key}\n{fingerprint}".encode()).hexdigest()[:40]
 
     async def operation() -> tuple[int, RefundOut]:
         found = await bookings.get_booking(session, id_or_reference=booking_id, user_id=None)
         booking = await bookings_repository.lock_booking(session, found.id)
         if booking is None:
             raise NotFound("No such booking.")
-        amount = None
-        if body.amount is not None:
-            try:
-                amount = parse_amount(body.amount, booking.currency)
-            except MoneyError as exc:
-                errors = [{"field": "amount", "message": str(exc)}]
-                raise ValidationFailed(str(exc), details={"errors": errors}) from exc
-        refund = await refund_flow.record_refund(session, booking=booking, amount=amount, reason=body.reason,
-                                                 actor=actor)
+        refund = await payments_repository.refund_by_idempotency_key(session, refund_key)
+        if refund is None:
+            amount = None
+            if body.amount is not None:
+                try:
+                    amount = parse_amount(body.amount, booking.currency)
+                except MoneyError as exc:
+                    errors = [{"field": "amount", "message": str(exc)}]
+                    raise ValidationFailed(str(exc), details={"errors": errors}) from exc
+            refund = await refund_flow.record_refund(session, booking=booking, amount=amount, reason=body.reason,
+                                                     actor=actor, idempotency_key=refund_key)
         refund_id = refund.id
         await session.commit()
         submitted = await refund_flow.submit_refund(runtime, refund_id)
@@ -91,5 +101,5 @@ async def refund_booking(booking_id: str, body: RefundRequest, request: Request,
 
     return await run_idempotent(
         session, user_id=admin.id, scope="admin.refunds", key=idempotency_key,
-        fingerprint=request_hash("POST", request.url.path, body), operation=operation,
+        fingerprint=fingerprint, operation=operation,
     )

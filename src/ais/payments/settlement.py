@@ -38,7 +38,7 @@ async def record_capture(session: AsyncSession, *, booking: Booking, payment: Pa
                          actor: Actor) -> None:
     """Money was captured for `payment`: ledger charge (once per PaymentIntent), then the booking
     is paid and ticketed — or, when it can no longer fly on this money, refunded automatically."""
-    await ledger.record_entry(
+    written = await ledger.record_entry(
         session, type=LedgerEntryType.CHARGE, booking_id=booking.id, amount_minor=amount, currency=currency,
         provider_object_id=payment_intent_id, payment_intent_id=payment_intent_id, charge_id=charge_id,
         event_id=event_id,
@@ -47,6 +47,11 @@ async def record_capture(session: AsyncSession, *, booking: Booking, payment: Pa
     payment.charge_id = payment.charge_id or charge_id
     if payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
         payment.status = PaymentStatus.SUCCEEDED
+    if not written:
+        # Another event about the same money applied it already (in the same transaction as
+        # the ledger row): what it decided stands. Deciding again could, say, re-take seats
+        # for a late payment that was refunded because they were gone.
+        return
     if amount < booking.total_minor or currency != booking.currency:
         _log.error("capture_does_not_cover_booking", booking_id=str(booking.id), amount=amount, currency=currency)
         await _refund_automatically(session, booking, payment, amount, "captured amount does not match the booking",
@@ -92,7 +97,7 @@ async def _is_second_payment(session: AsyncSession, booking: Booking, payment: P
     """Another PaymentIntent already paid this booking: this capture is a double charge."""
     charged = await ledger.charged(session, booking.id)
     return booking.status in (S.PAID, S.CONFIRMED, S.CHECKED_IN, S.BOARDED, S.COMPLETED, S.NO_SHOW,
-                              S.REFUNDED) and charged > booking.total_minor
+                              S.CANCELLED, S.REFUNDED) and charged > booking.total_minor
 
 
 async def _paid_before(session: AsyncSession, booking: Booking, payment: Payment) -> bool:
@@ -133,9 +138,14 @@ async def record_failure(session: AsyncSession, *, booking: Booking, payment: Pa
                          actor: Actor) -> None:
     """The attempt failed (declined, async debit failed, checkout expired). The hold stands, so
     the passenger may pay again until it lapses."""
+    from ais.payments import repository
+
     if payment.status == PaymentStatus.PENDING:
         payment.status = PaymentStatus.FAILED
-    if booking.status == S.PENDING:
+    latest = await repository.latest_payment(session, booking.id)
+    if booking.status == S.PENDING and (latest is None or latest.id == payment.id):
+        # Only the current attempt's failure says the booking's checkout failed: an older tab
+        # declined again (or its session expiring) leaves the newer, open checkout alone.
         await transition(session, booking, S.PAYMENT_FAILED, reason=reason, actor=actor)
 
 
