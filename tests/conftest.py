@@ -71,8 +71,8 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         login_rate_limit=1000,
         login_rate_limit_per_ip=100000,
         register_rate_limit_per_ip=100000,
-        db_pool_size=20,
-        db_max_overflow=20,
+        db_pool_size=10,
+        db_max_overflow=5,
         log_level="WARNING",
     ).with_embedded_secrets()
     migrate.upgrade(base)

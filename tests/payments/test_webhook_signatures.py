@@ -1,6 +1,6 @@
 """`POST /webhooks/stripe` trusts only what Stripe signed (SPEC §5): a missing, wrong, stale,
-tampered or unparsable signature is answered 400 in the error contract's shape and nothing is
-stored; a good one inside the 5-minute tolerance is accepted."""
+tampered or unparsable signature is answered 400 INVALID_SIGNATURE in the error contract's
+shape and nothing is stored; a good one inside the 5-minute tolerance is accepted."""
 
 from __future__ import annotations
 
