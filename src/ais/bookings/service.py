@@ -74,8 +74,7 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
         raise NotFound("This flight has no such cabin.")
     kinds = [p.type for p in request.passengers]
     seats = seats_needed(kinds)
-    left = await repository.take_seats(session, cabin.id, seats)
-    if left is None:
+    if cabin.seats_available < seats:  # a cheap early answer; the atomic decrement below decides
         SEATS_UNAVAILABLE.inc()
         raise SeatsUnavailable(details={"requested": seats, "cabin": request.cabin.value})
     total = price(Money(cabin.fare_minor, cabin.currency), kinds)
@@ -108,6 +107,13 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
                             at=now)
     ]
     session.add_all([*passengers, *history])
+    await session.flush()
+    # The seat decrement comes last: it locks the hot cabin row, which concurrent bookings of the
+    # flight queue on, so the lock is held only from here to the commit. Refused → all rolls back.
+    left = await repository.take_seats(session, cabin.id, seats)
+    if left is None:
+        SEATS_UNAVAILABLE.inc()
+        raise SeatsUnavailable(details={"requested": seats, "cabin": request.cabin.value})
     repository.attach_loaded(booking, flight=flight, passengers=passengers, history=history)
     BOOKING_TRANSITIONS.labels(BookingStatus.RESERVED.value).inc()
     if left == 0:

@@ -20,8 +20,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
         async_url(url),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
-        pool_recycle=1800,
+        # No ping before every checkout (a round trip per request): a connection that died is
+        # detected by its first statement, invalidated with the whole pool, and that request
+        # answers 503 "retry" (ops/errors_http.py); recycling bounds a connection's age.
+        pool_pre_ping=False,
+        pool_recycle=900,
         connect_args={
             "server_settings": {
                 "application_name": "ais",

@@ -7,9 +7,12 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from typing import TypeVar
 
 import jwt
 from argon2 import PasswordHasher
@@ -17,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from ais.errors import TokenExpired, Unauthorized
 
+T = TypeVar("T")
 JWT_ALGORITHM = "HS256"
 JWT_ISSUER = "ais"
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -49,9 +53,19 @@ def password_weakness(password: str) -> str | None:
     return None
 
 
+# Each argon2id hash takes 64 MiB while it runs: a pool of two threads keeps a burst of logins
+# from pushing a worker's memory up by hundreds of MB. (A thread pool, not an asyncio semaphore:
+# it serves any event loop.)
+_HASHING_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
+
+
+async def _off_loop(function: Callable[[], T]) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_HASHING_POOL, function)
+
+
 async def hash_password(password: str) -> str:
     # argon2 is deliberately slow; keep it off the event loop.
-    return await asyncio.to_thread(_hasher.hash, password)
+    return await _off_loop(lambda: _hasher.hash(password))
 
 
 async def verify_password(password_hash: str | None, password: str) -> bool:
@@ -61,7 +75,7 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
         except (VerificationError, InvalidHashError):
             return False
 
-    return await asyncio.to_thread(verify)
+    return await _off_loop(verify)
 
 
 @dataclass(frozen=True, slots=True)
