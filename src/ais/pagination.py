@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Select, and_, or_
+
 from ais.errors import ValidationFailed
 
 DEFAULT_LIMIT = 20
@@ -39,3 +41,13 @@ def next_cursor(rows: Sequence[Any], limit: int) -> str | None:
         return None
     last = rows[-1]
     return encode_cursor(last.created_at, last.id)
+
+
+def newest_first_page(statement: Select[Any], model: Any, after: tuple[datetime, uuid.UUID] | None,
+                      limit: int) -> Select[Any]:
+    """`statement` ordered newest first on (created_at, id), resuming after a decoded cursor."""
+    if after is not None:
+        created_at, last_id = after
+        statement = statement.where(or_(model.created_at < created_at,
+                                        and_(model.created_at == created_at, model.id < last_id)))
+    return statement.order_by(model.created_at.desc(), model.id.desc()).limit(limit)

@@ -3,10 +3,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.audit.models import AuditEntry
+from ais.pagination import newest_first_page
 
 
 async def list_entries(session: AsyncSession, *, action: str | None, resource_type: str | None,
@@ -22,9 +23,4 @@ async def list_entries(session: AsyncSession, *, action: str | None, resource_ty
         statement = statement.where(AuditEntry.resource_id == resource_id)
     if actor_id:
         statement = statement.where(AuditEntry.actor_id == actor_id)
-    if after is not None:
-        created_at, last_id = after
-        statement = statement.where(or_(AuditEntry.created_at < created_at,
-                                        and_(AuditEntry.created_at == created_at, AuditEntry.id < last_id)))
-    statement = statement.order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(limit)
-    return list((await session.scalars(statement)).all())
+    return list((await session.scalars(newest_first_page(statement, AuditEntry, after, limit))).all())

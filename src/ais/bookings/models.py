@@ -4,16 +4,12 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ais.bookings.rules import BookingStatus
-from ais.db.base import Base, IdMixin, TimestampMixin, utcnow
+from ais.db.base import Base, IdMixin, TimestampMixin, utcnow, value_enum
 from ais.flights.models import CabinClass, Flight
-
-
-def _enum(cls: type[enum.Enum]) -> Enum:
-    return Enum(cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
 class PassengerType(enum.StrEnum):
@@ -36,12 +32,12 @@ class Booking(IdMixin, TimestampMixin, Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     flight_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("flights.id"))
     cabin_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cabins.id"))
-    cabin_class: Mapped[CabinClass] = mapped_column(_enum(CabinClass))
+    cabin_class: Mapped[CabinClass] = mapped_column(value_enum(CabinClass))
     seat_count: Mapped[int]
     contact_email: Mapped[str] = mapped_column(String(254))
     total_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[BookingStatus] = mapped_column(_enum(BookingStatus))
+    status: Mapped[BookingStatus] = mapped_column(value_enum(BookingStatus))
     expires_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -61,7 +57,7 @@ class Passenger(IdMixin, Base):
     position: Mapped[int]
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
-    type: Mapped[PassengerType] = mapped_column(_enum(PassengerType))
+    type: Mapped[PassengerType] = mapped_column(value_enum(PassengerType))
     date_of_birth: Mapped[date | None]
     ticket_number: Mapped[str | None] = mapped_column(String(14), unique=True)
     seat_number: Mapped[str | None] = mapped_column(String(4))
@@ -71,8 +67,8 @@ class BookingStatusChange(IdMixin, Base):
     __tablename__ = "booking_status_history"
 
     booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"), index=True)
-    from_status: Mapped[BookingStatus | None] = mapped_column(_enum(BookingStatus))
-    to_status: Mapped[BookingStatus] = mapped_column(_enum(BookingStatus))
+    from_status: Mapped[BookingStatus | None] = mapped_column(value_enum(BookingStatus))
+    to_status: Mapped[BookingStatus] = mapped_column(value_enum(BookingStatus))
     reason: Mapped[str] = mapped_column(String(200))
     actor: Mapped[str] = mapped_column(String(80))  # "user:<id>", "admin:<id>", "system:<job>"
     at: Mapped[datetime] = mapped_column(default=utcnow)

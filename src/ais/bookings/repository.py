@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -17,6 +17,7 @@ from ais.db.base import utcnow
 from ais.db.upsert import insert_if_absent
 from ais.errors import InternalError
 from ais.flights.models import Cabin, CabinClass, Flight
+from ais.pagination import newest_first_page
 
 
 async def cabin_of_flight(session: AsyncSession, flight_id: uuid.UUID, cabin_class: CabinClass) -> Cabin | None:
@@ -129,13 +130,7 @@ async def list_bookings(
         statement = statement.where(Booking.flight_id == flight_id)
     if reference is not None:
         statement = statement.where(Booking.reference == reference.upper())
-    if after is not None:
-        created_at, last_id = after
-        statement = statement.where(
-            or_(Booking.created_at < created_at, and_(Booking.created_at == created_at, Booking.id < last_id))
-        )
-    statement = statement.order_by(Booking.created_at.desc(), Booking.id.desc()).limit(limit)
-    return list((await session.scalars(statement)).all())
+    return list((await session.scalars(newest_first_page(statement, Booking, after, limit))).all())
 
 
 async def stale_hold_ids(session: AsyncSession, statuses: frozenset[BookingStatus], now: datetime,

@@ -4,14 +4,10 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ais.db.base import Base, IdMixin, TimestampMixin, utcnow
-
-
-def _enum(cls: type[enum.Enum]) -> Enum:
-    return Enum(cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+from ais.db.base import Base, IdMixin, TimestampMixin, utcnow, value_enum
 
 
 class FlightStatus(enum.StrEnum):
@@ -51,7 +47,7 @@ class Flight(IdMixin, TimestampMixin, Base):
     destination: Mapped[str] = mapped_column(ForeignKey("airports.code"))
     departure_at: Mapped[datetime]
     arrival_at: Mapped[datetime]
-    status: Mapped[FlightStatus] = mapped_column(_enum(FlightStatus), default=FlightStatus.SCHEDULED)
+    status: Mapped[FlightStatus] = mapped_column(value_enum(FlightStatus), default=FlightStatus.SCHEDULED)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     cabins: Mapped[list[Cabin]] = relationship(lazy="raise", order_by="Cabin.cabin_class")
@@ -72,7 +68,7 @@ class Cabin(IdMixin, Base):
     )
 
     flight_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("flights.id", ondelete="CASCADE"))
-    cabin_class: Mapped[CabinClass] = mapped_column(_enum(CabinClass))
+    cabin_class: Mapped[CabinClass] = mapped_column(value_enum(CabinClass))
     capacity: Mapped[int]
     seats_available: Mapped[int]
     fare_minor: Mapped[int]  # per passenger, in the currency's minor units

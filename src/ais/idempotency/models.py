@@ -4,10 +4,10 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Enum, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ais.db.base import Base, IdMixin, TimestampMixin
+from ais.db.base import Base, IdMixin, TimestampMixin, value_enum
 
 
 class IdempotencyStatus(enum.StrEnum):
@@ -28,7 +28,7 @@ class IdempotencyRecord(IdMixin, TimestampMixin, Base):
     key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[IdempotencyStatus] = mapped_column(
-        Enum(IdempotencyStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+        value_enum(IdempotencyStatus)
     )
     response_status: Mapped[int | None]
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -4,10 +4,10 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ais.db.base import Base, IdMixin, TimestampMixin
+from ais.db.base import Base, IdMixin, TimestampMixin, value_enum
 
 
 class Role(enum.StrEnum):
@@ -28,7 +28,7 @@ class User(IdMixin, TimestampMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     full_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[Role] = mapped_column(
-        Enum(Role, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        value_enum(Role),
         default=Role.PASSENGER,
     )
     is_active: Mapped[bool] = mapped_column(default=True)
@@ -46,7 +46,7 @@ class RefreshToken(IdMixin, TimestampMixin, Base):
     device_name: Mapped[str | None] = mapped_column(String(100))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[TokenStatus] = mapped_column(
-        Enum(TokenStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        value_enum(TokenStatus),
         default=TokenStatus.ACTIVE,
     )
     expires_at: Mapped[datetime]

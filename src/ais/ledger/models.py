@@ -3,10 +3,10 @@ from __future__ import annotations
 import enum
 import uuid
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ais.db.base import Base, IdMixin, TimestampMixin
+from ais.db.base import Base, IdMixin, TimestampMixin, value_enum
 
 
 class LedgerEntryType(enum.StrEnum):
@@ -28,7 +28,7 @@ class LedgerEntry(IdMixin, TimestampMixin, Base):
     )
 
     type: Mapped[LedgerEntryType] = mapped_column(
-        Enum(LedgerEntryType, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+        value_enum(LedgerEntryType)
     )
     booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"), index=True)
     amount_minor: Mapped[int]  # always positive; the type says which way the money moved

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.db.upsert import insert_if_absent
 from ais.ledger.models import LedgerEntry, LedgerEntryType
+from ais.pagination import newest_first_page
 
 _CREDITS = (LedgerEntryType.CHARGE, LedgerEntryType.DISPUTE_REVERSAL)
 _DEBITS = (LedgerEntryType.REFUND, LedgerEntryType.PARTIAL_REFUND, LedgerEntryType.DISPUTE)
@@ -77,7 +78,6 @@ async def refunded(session: AsyncSession, booking_id: uuid.UUID, *, payment_inte
 async def list_entries(session: AsyncSession, *, booking_id: uuid.UUID | None, currency: str | None,
                        entry_type: LedgerEntryType | None, after: tuple[Any, uuid.UUID] | None,
                        limit: int) -> list[LedgerEntry]:
-    from sqlalchemy import and_, or_
 
     statement = select(LedgerEntry)
     if booking_id is not None:
@@ -86,12 +86,7 @@ async def list_entries(session: AsyncSession, *, booking_id: uuid.UUID | None, c
         statement = statement.where(LedgerEntry.currency == currency)
     if entry_type is not None:
         statement = statement.where(LedgerEntry.type == entry_type)
-    if after is not None:
-        created_at, last_id = after
-        statement = statement.where(or_(LedgerEntry.created_at < created_at,
-                                        and_(LedgerEntry.created_at == created_at, LedgerEntry.id < last_id)))
-    statement = statement.order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc()).limit(limit)
-    return list((await session.scalars(statement)).all())
+    return list((await session.scalars(newest_first_page(statement, LedgerEntry, after, limit))).all())
 
 
 async def totals_by_currency(session: AsyncSession, *, booking_id: uuid.UUID | None,

@@ -4,10 +4,10 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Enum, Index, String, Text
+from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ais.db.base import Base, IdMixin, TimestampMixin
+from ais.db.base import Base, IdMixin, TimestampMixin, value_enum
 
 
 class MessageStatus(enum.StrEnum):
@@ -30,7 +30,7 @@ class OutboxMessage(IdMixin, TimestampMixin, Base):
     subject: Mapped[str] = mapped_column(String(200))
     body_text: Mapped[str] = mapped_column(Text)
     status: Mapped[MessageStatus] = mapped_column(
-        Enum(MessageStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        value_enum(MessageStatus),
         default=MessageStatus.PENDING,
     )
     attempts: Mapped[int] = mapped_column(default=0)

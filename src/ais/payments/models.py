@@ -4,14 +4,12 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ais.db.base import Base, IdMixin, TimestampMixin, utcnow
+from ais.db.base import Base, IdMixin, TimestampMixin, utcnow, value_enum
 
-
-def _enum(cls: type[enum.Enum]) -> Enum:
-    return Enum(cls, native_enum=False, length=24, values_callable=lambda e: [m.value for m in e])
+_STATUS_LENGTH = 24  # "partially_refunded", with room to grow
 
 
 class PaymentStatus(enum.StrEnum):
@@ -48,7 +46,8 @@ class Payment(IdMixin, TimestampMixin, Base):
     charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
     amount_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[PaymentStatus] = mapped_column(_enum(PaymentStatus), default=PaymentStatus.PENDING)
+    status: Mapped[PaymentStatus] = mapped_column(
+        value_enum(PaymentStatus, _STATUS_LENGTH), default=PaymentStatus.PENDING)
     expires_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -63,7 +62,7 @@ class Refund(IdMixin, TimestampMixin, Base):
     currency: Mapped[str] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(String(200))
     provider_refund_id: Mapped[str | None] = mapped_column(String(255), unique=True)
-    status: Mapped[RefundStatus] = mapped_column(_enum(RefundStatus), default=RefundStatus.PENDING)
+    status: Mapped[RefundStatus] = mapped_column(value_enum(RefundStatus, _STATUS_LENGTH), default=RefundStatus.PENDING)
     requested_by: Mapped[str] = mapped_column(String(80))
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)  # sent to the provider
     failure_reason: Mapped[str | None] = mapped_column(Text)
