@@ -93,15 +93,17 @@ async def cancel_booking(booking_id: str, request: Request, user: CurrentUser, s
         booking = await repository.lock_booking(session, owned.id)
         assert booking is not None
         await service.cancel_booking(session, booking, actor=_actor(request, user), reason="cancelled by passenger")
-        await session.commit()
-        await invalidate_if_marked(session, runtime.store)
-        await submit_pending_refunds(runtime, session)  # a paid booking: ask the provider now
         return 200, await presenters.present(session, await _reloaded(session, booking))
 
-    return await run_idempotent(
+    # The cancellation and its stored answer commit together, so a retry replays it; the refund
+    # recorded with it is asked of the provider after that commit (or by the refund job).
+    response = await run_idempotent(
         session, user_id=user.id, scope="bookings.cancel", key=idempotency_key,
         fingerprint=request_hash("POST", request.url.path, None), operation=operation,
     )
+    await invalidate_if_marked(session, runtime.store)
+    await submit_pending_refunds(runtime, session)
+    return response
 
 
 @router.post(
