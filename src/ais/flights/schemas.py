@@ -115,13 +115,18 @@ class SearchRequest(SearchCriteria):
     )
 
 
-class FlightOffer(ApiModel):
-    id: uuid.UUID
+class FlightSummary(ApiModel):
+    """The flight as a booking shows it."""
+
     flight_number: str = Field(examples=["SV1020"])
     from_: str = Field(alias="from", examples=["RUH"])
     to: str = Field(examples=["JED"])
     departure_time: LocalTime
     arrival_time: LocalTime
+
+
+class FlightOffer(FlightSummary):
+    id: uuid.UUID
     cabin: CabinClass
     price: str = Field(description="Fare per passenger, decimal string", examples=["450.00"])
     currency: str = Field(examples=["SAR"])
@@ -135,16 +140,6 @@ class SearchResult(ApiModel):
 # --- flight detail ------------------------------------------------------------------------
 
 
-class FlightSummary(ApiModel):
-    """The flight as a booking shows it."""
-
-    flight_number: str = Field(examples=["SV1020"])
-    from_: str = Field(alias="from", examples=["RUH"])
-    to: str = Field(examples=["JED"])
-    departure_time: LocalTime
-    arrival_time: LocalTime
-
-
 class CabinOut(ApiModel):
     cabin: CabinClass
     capacity: int
@@ -153,13 +148,8 @@ class CabinOut(ApiModel):
     currency: str = Field(examples=["SAR"])
 
 
-class FlightDetail(ApiModel):
+class FlightDetail(FlightSummary):
     id: uuid.UUID
-    flight_number: str = Field(examples=["SV1020"])
-    from_: str = Field(alias="from", examples=["RUH"])
-    to: str = Field(examples=["JED"])
-    departure_time: LocalTime
-    arrival_time: LocalTime
     status: FlightStatus
     cabins: list[CabinOut]
 
