@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import secrets
 import uuid
 from collections.abc import Callable
@@ -126,6 +125,3 @@ def new_refresh_token() -> str:
 def hash_refresh_token(token: str, pepper: str) -> str:
     return hashlib.sha256((token + pepper).encode()).hexdigest()
 
-
-def constant_time_equals(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())

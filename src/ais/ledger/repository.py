@@ -6,15 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.db.upsert import insert_if_absent
 from ais.ledger.models import LedgerEntry, LedgerEntryType
 from ais.pagination import newest_first_page
-
-_CREDITS = (LedgerEntryType.CHARGE, LedgerEntryType.DISPUTE_REVERSAL)
-_DEBITS = (LedgerEntryType.REFUND, LedgerEntryType.PARTIAL_REFUND, LedgerEntryType.DISPUTE)
 
 
 async def record_entry(session: AsyncSession, *, type: LedgerEntryType, booking_id: uuid.UUID,
@@ -36,18 +33,6 @@ async def record_entry(session: AsyncSession, *, type: LedgerEntryType, booking_
         },
         ["type", "provider_object_id"],
     )
-
-
-async def net_captured(session: AsyncSession, booking_id: uuid.UUID) -> int:
-    """Charges and dispute reversals minus refunds and disputes, in minor units."""
-    signed = case(
-        (LedgerEntry.type.in_(_CREDITS), LedgerEntry.amount_minor),
-        else_=-LedgerEntry.amount_minor,
-    )
-    total = await session.scalar(
-        select(func.coalesce(func.sum(signed), 0)).where(LedgerEntry.booking_id == booking_id)
-    )
-    return int(total or 0)
 
 
 async def charged(session: AsyncSession, booking_id: uuid.UUID, *, payment_intent_id: str | None = None) -> int:

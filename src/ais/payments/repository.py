@@ -55,12 +55,6 @@ async def payments_to_reconcile(session: AsyncSession, *, since: datetime, limit
     )).all())
 
 
-async def refunds_of_booking(session: AsyncSession, booking_id: uuid.UUID) -> list[Refund]:
-    return list((await session.scalars(
-        select(Refund).where(Refund.booking_id == booking_id).order_by(Refund.created_at)
-    )).all())
-
-
 async def refund_by_provider_id(session: AsyncSession, provider_refund_id: str) -> Refund | None:
     return await session.scalar(select(Refund).where(Refund.provider_refund_id == provider_refund_id))
 

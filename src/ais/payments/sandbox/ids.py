@@ -27,10 +27,3 @@ def new_id(kind: str) -> str:
     prefix, length = PREFIXES[kind]
     return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
-
-def kind_of(object_id: str) -> str | None:
-    """The object type an id names, from its prefix (None when it is not one of ours)."""
-    for kind, (prefix, _length) in PREFIXES.items():
-        if object_id.startswith(prefix):
-            return kind
-    return None
