@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 from ais.flights.models import Cabin, CabinClass, Flight
 from ais.flights.repository import OfferRow
@@ -30,13 +31,18 @@ def flight_summary(flight: Flight, zones: Zones) -> FlightSummary:
     Needs only the flight's own columns (no relationship is touched), and `zones` holding
     `flight.origin` and `flight.destination`, e.g.
     `zones = await airport_zones(session, {flight.origin, flight.destination})`."""
-    return FlightSummary(
-        flight_number=flight.flight_number,
-        from_=flight.origin,
-        to=flight.destination,
-        departure_time=local_time(flight.departure_at, flight.origin, zones),
-        arrival_time=local_time(flight.arrival_at, flight.destination, zones),
-    )
+    return FlightSummary(**_summary_fields(flight, zones))
+
+
+def _summary_fields(source: Flight | OfferRow, zones: Zones) -> dict[str, Any]:
+    """The fields every flight shape shares, from a Flight or a search row, times shown local."""
+    return {
+        "flight_number": source.flight_number,
+        "from_": source.origin,
+        "to": source.destination,
+        "departure_time": local_time(source.departure_at, source.origin, zones),
+        "arrival_time": local_time(source.arrival_at, source.destination, zones),
+    }
 
 
 def cabin_out(cabin: Cabin) -> CabinOut:
@@ -52,12 +58,8 @@ def cabin_out(cabin: Cabin) -> CabinOut:
 def flight_detail(flight: Flight, zones: Zones) -> FlightDetail:
     """The full flight; `flight.cabins` must have been loaded (selectinload or set on creation)."""
     return FlightDetail(
+        **_summary_fields(flight, zones),
         id=flight.id,
-        flight_number=flight.flight_number,
-        from_=flight.origin,
-        to=flight.destination,
-        departure_time=local_time(flight.departure_at, flight.origin, zones),
-        arrival_time=local_time(flight.arrival_at, flight.destination, zones),
         status=flight.status,
         cabins=[
             cabin_out(cabin) for cabin in sorted(flight.cabins, key=lambda c: _CABIN_ORDER[c.cabin_class])
@@ -67,12 +69,8 @@ def flight_detail(flight: Flight, zones: Zones) -> FlightDetail:
 
 def flight_offer(row: OfferRow, cabin_class: CabinClass, zones: Zones) -> FlightOffer:
     return FlightOffer(
+        **_summary_fields(row, zones),
         id=row.flight_id,
-        flight_number=row.flight_number,
-        from_=row.origin,
-        to=row.destination,
-        departure_time=local_time(row.departure_at, row.origin, zones),
-        arrival_time=local_time(row.arrival_at, row.destination, zones),
         cabin=cabin_class,
         price=format_amount(row.fare_minor, row.currency),
         currency=row.currency,
