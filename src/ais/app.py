@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from ais import __version__
 from ais.config import Settings, get_settings
+from ais.openapi_operations import operation_id
 from ais.ops.errors_http import install_error_handlers
 from ais.ops.logging import configure_logging, get_logger
 from ais.ops.middleware import RequestContextMiddleware
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     app.state.runtime = runtime
     install_error_handlers(app)

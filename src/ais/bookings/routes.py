@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from ais.api_model import Page
 from ais.audit.service import Actor
@@ -13,6 +13,7 @@ from ais.bookings.rules import BookingStatus
 from ais.bookings.schemas import BoardingPass, BookingCreate, BookingOut, CheckInOut
 from ais.cache.search_cache import invalidate_if_marked
 from ais.db.session import SessionDep
+from ais.idempotency.dependencies import IdempotencyKey
 from ais.idempotency.service import request_hash, run_idempotent
 from ais.identity.dependencies import CurrentUser, Principal
 from ais.openapi_errors import responses
@@ -20,12 +21,6 @@ from ais.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
 from ais.payments.refund_flow import submit_pending_refunds
 
 router = APIRouter(prefix="/api/v1", tags=["bookings"])
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", description="Required. Repeats with the same key replay the first answer."),
-]
-
 
 def _actor(request: Request, user: Principal) -> Actor:
     return Actor.from_request(request, user_id=user.id, role=user.role)
@@ -37,7 +32,7 @@ def _actor(request: Request, user: Principal) -> Actor:
                         "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS", "IDEMPOTENCY_PAYLOAD_MISMATCH"),
 )
 async def create_booking(body: BookingCreate, request: Request, user: CurrentUser, session: SessionDep,
-                         idempotency_key: IdempotencyKey = None) -> Response:
+                         idempotency_key: IdempotencyKey) -> Response:
     """Hold seats for the passengers; the booking is `reserved` until `expiresAt`."""
     runtime = request.app.state.runtime
 
@@ -82,7 +77,7 @@ async def get_booking(booking_id: str, user: CurrentUser, session: SessionDep) -
                         "IDEMPOTENCY_PAYLOAD_MISMATCH"),
 )
 async def cancel_booking(booking_id: str, request: Request, user: CurrentUser, session: SessionDep,
-                         idempotency_key: IdempotencyKey = None) -> Response:
+                         idempotency_key: IdempotencyKey) -> Response:
     """Cancel: the seats go back at once; a paid booking is refunded in full (status `cancelled`,
     then `refunded` when the provider confirms the refund)."""
 
