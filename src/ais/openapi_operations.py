@@ -25,6 +25,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/auth/logout-all"): "logoutAll",
     ("GET", "/api/v1/me"): "getMe",
     # flights
+    ("GET", "/api/v1/airports"): "listAirports",
     ("GET", "/api/v1/flights/search"): "searchFlights",
     ("POST", "/api/v1/flights/search"): "searchFlightsPost",
     ("GET", "/api/v1/flights/{flight_id}"): "getFlight",
