@@ -54,7 +54,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
 
 def operation_id(route: APIRoute) -> str:
     """FastAPI's `generate_unique_id_function`: the table's id, else one made from the name."""
-    for method in sorted(route.methods):
+    for method in sorted(route.methods or ()):
         known = OPERATION_IDS.get((method, route.path_format))
         if known is not None:
             return known
