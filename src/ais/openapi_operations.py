@@ -36,6 +36,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/bookings/{booking_id}/pay"): "payBooking",
     ("POST", "/api/v1/bookings/{booking_id}/cancel"): "cancelBooking",
     ("POST", "/api/v1/bookings/{booking_id}/check-in"): "checkIn",
+    ("GET", "/api/v1/bookings/{booking_id}/boarding-passes"): "getBoardingPasses",
     ("POST", "/webhooks/stripe"): "receiveStripeWebhook",
     # staff
     ("POST", "/api/v1/admin/flights"): "adminCreateFlight",

@@ -20,6 +20,7 @@ SUBJECTS = {
     "booking_cancelled": "Your booking {reference} is cancelled",
     "refund_completed": "Your refund for booking {reference}",
     "late_payment_refunded": "Your payment for booking {reference} was refunded",
+    "checked_in": "Your boarding passes for booking {reference}",
 }
 
 
