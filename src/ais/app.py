@@ -57,7 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
-        # FastAPI's own docs pages load Swagger UI and ReDoc from a CDN: ours serve them locally.
+        # FastAPI's own docs pages load Swagger UI and ReDoc from a CDN: /docs serves Swagger UI
+        # locally (ais.ops.api_docs); ReDoc is off, its bundle always fetches a logo from a CDN.
         docs_url=None,
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,

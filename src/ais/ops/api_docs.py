@@ -1,10 +1,13 @@
-"""Interactive API docs that work offline (SPEC §7): /docs (Swagger UI) and /redoc (ReDoc).
+"""Interactive API docs that work offline (SPEC §7): /docs (Swagger UI).
 
 FastAPI's own pages load their scripts from a CDN, so they are blank without internet access
-(a plane, a locked-down network). The assets come instead from the `fastapi-offline` package
-and are served by the app under /static/vendor; the pages start them from our own script file,
-never an inline one, so they run under a strict Content-Security-Policy. Our own stylesheets
+(a plane, a locked-down network). Swagger UI comes instead from the `fastapi-offline` package
+and is served by the app under /static/vendor; the page starts it from our own script file,
+never an inline one, so it runs under a strict Content-Security-Policy. Our own stylesheets
 and scripts are under /static.
+
+There is no /redoc: ReDoc's bundle (in the same package) always shows a logo from Redocly's CDN,
+so it would never be offline; Swagger UI shows the same document.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ def _templates() -> Environment:
     return Environment(loader=PackageLoader("ais", "templates/pages"), autoescape=select_autoescape())
 
 
-def install_api_docs(app: FastAPI, *, docs_url: str = "/docs", redoc_url: str = "/redoc") -> None:
-    """Serve the static assets and the two docs pages. The app must be built with
-    `docs_url=None, redoc_url=None` so that FastAPI's CDN pages are not registered too."""
+def install_api_docs(app: FastAPI, *, docs_url: str = "/docs") -> None:
+    """Serve the static assets and the docs page. The app must be built with `docs_url=None,
+    redoc_url=None` so that FastAPI's CDN pages are not registered."""
     assert app.openapi_url is not None
     openapi_url = app.openapi_url
     # The more specific mount first: Starlette matches mounts in order.
@@ -43,7 +46,3 @@ def install_api_docs(app: FastAPI, *, docs_url: str = "/docs", redoc_url: str = 
     @app.get(docs_url, include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
         return page("swagger_ui.html", request)
-
-    @app.get(redoc_url, include_in_schema=False)
-    async def redoc(request: Request) -> HTMLResponse:
-        return page("redoc.html", request)
