@@ -10,6 +10,8 @@ from fastapi import FastAPI
 
 from ais import __version__
 from ais.config import Settings, get_settings
+from ais.openapi_operations import operation_id
+from ais.ops.api_docs import install_api_docs
 from ais.ops.errors_http import install_error_handlers
 from ais.ops.logging import configure_logging, get_logger
 from ais.ops.middleware import RequestContextMiddleware
@@ -54,11 +56,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        # FastAPI's own docs pages load Swagger UI and ReDoc from a CDN: /docs serves Swagger UI
+        # locally (ais.ops.api_docs); ReDoc is off, its bundle always fetches a logo from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     _include_routers(app, settings)
+    install_api_docs(app)
     if sandbox_app is not None:
         app.mount("/_sandbox", sandbox_app)
     # Everything built so far (modules, routes, schemas) lives as long as the process: move it out

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from ais.cache.store import KeyValueStore, create_store
 from ais.config import Settings
 from ais.db.engine import create_engine, create_session_factory
+from ais.flights.airports import AirportDirectory
 
 if TYPE_CHECKING:
     from ais.payments.gateway import PaymentGateway
@@ -21,6 +22,7 @@ class Runtime:
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
     store: KeyValueStore
+    airports: AirportDirectory = field(default_factory=AirportDirectory)
     background: list[object] = field(default_factory=list)
     _gateway: PaymentGateway | None = None
 

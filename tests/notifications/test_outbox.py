@@ -7,7 +7,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from email import message_from_bytes
+from email import message_from_bytes, policy
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -70,13 +70,16 @@ async def test_confirmation_and_cancellation_mails_reach_a_real_smtp_server(clie
         assert await send_due_messages(sender) == 0  # sent once
     finally:
         await sender.close()
-    received = {tuple(rcpt): message_from_bytes(content) for _, rcpt, content in inbox.messages}
+    received = {tuple(rcpt): message_from_bytes(content, policy=policy.default) for _, rcpt, content in inbox.messages}
     confirmed = received[("layla@example.com",)]
     assert confirmed["Subject"] == f"Your booking {booking['reference']} is confirmed"
-    body = confirmed.get_payload()
+    assert confirmed.get_content_type() == "multipart/alternative"  # text and HTML (SPEC §7 item 25)
+    body = confirmed.get_body(("plain",)).get_content()
     assert "e-ticket 065" in body and flight.flight_number in body
+    html = confirmed.get_body(("html",)).get_content()
+    assert "e-ticket 065" in html and flight.flight_number in html
     cancelled = received[("omar@example.com",)]
-    assert "No payment was taken" in cancelled.get_payload()
+    assert "No payment was taken" in cancelled.get_body(("plain",)).get_content()
     [stored] = await _messages_of(runtime, booking["id"])
     assert stored.status == MessageStatus.SENT and stored.sent_at is not None
 

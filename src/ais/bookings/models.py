@@ -61,6 +61,9 @@ class Passenger(IdMixin, Base):
     date_of_birth: Mapped[date | None]
     ticket_number: Mapped[str | None] = mapped_column(String(14), unique=True)
     seat_number: Mapped[str | None] = mapped_column(String(4))
+    # The check-in sequence number printed on the boarding pass (a lap infant shares its adult's):
+    # kept so that the pass can be issued again exactly as at check-in.
+    checkin_sequence: Mapped[int | None]
 
 
 class BookingStatusChange(IdMixin, Base):

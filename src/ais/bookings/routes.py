@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from ais.api_model import Page
 from ais.audit.service import Actor
-from ais.bookings import presenters, repository, service
+from ais.bookings import checkin, presenters, repository, service
 from ais.bookings.rules import BookingStatus
-from ais.bookings.schemas import BoardingPass, BookingCreate, BookingOut, CheckInOut
+from ais.bookings.schemas import BoardingPass, BoardingPassesOut, BookingCreate, BookingOut, CheckInOut
 from ais.cache.search_cache import invalidate_if_marked
 from ais.db.session import SessionDep
+from ais.idempotency.dependencies import IdempotencyKey
 from ais.idempotency.service import request_hash, run_idempotent
 from ais.identity.dependencies import CurrentUser, Principal
 from ais.openapi_errors import responses
@@ -20,12 +21,6 @@ from ais.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
 from ais.payments.refund_flow import submit_pending_refunds
 
 router = APIRouter(prefix="/api/v1", tags=["bookings"])
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", description="Required. Repeats with the same key replay the first answer."),
-]
-
 
 def _actor(request: Request, user: Principal) -> Actor:
     return Actor.from_request(request, user_id=user.id, role=user.role)
@@ -37,7 +32,7 @@ def _actor(request: Request, user: Principal) -> Actor:
                         "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS", "IDEMPOTENCY_PAYLOAD_MISMATCH"),
 )
 async def create_booking(body: BookingCreate, request: Request, user: CurrentUser, session: SessionDep,
-                         idempotency_key: IdempotencyKey = None) -> Response:
+                         idempotency_key: IdempotencyKey) -> Response:
     """Hold seats for the passengers; the booking is `reserved` until `expiresAt`."""
     runtime = request.app.state.runtime
 
@@ -82,7 +77,7 @@ async def get_booking(booking_id: str, user: CurrentUser, session: SessionDep) -
                         "IDEMPOTENCY_PAYLOAD_MISMATCH"),
 )
 async def cancel_booking(booking_id: str, request: Request, user: CurrentUser, session: SessionDep,
-                         idempotency_key: IdempotencyKey = None) -> Response:
+                         idempotency_key: IdempotencyKey) -> Response:
     """Cancel: the seats go back at once; a paid booking is refunded in full (status `cancelled`,
     then `refunded` when the provider confirms the refund)."""
 
@@ -111,19 +106,35 @@ async def cancel_booking(booking_id: str, request: Request, user: CurrentUser, s
     responses=responses("NOT_FOUND", "INVALID_STATE_TRANSITION", "BOOKING_CONFLICT", "UNAUTHORIZED"),
 )
 async def check_in(booking_id: str, request: Request, user: CurrentUser, session: SessionDep) -> CheckInOut:
-    """Confirmed → checked_in, from 24 h to 1 h before departure; one BCBP boarding pass per passenger."""
+    """Confirmed → checked_in, from 24 h to 1 h before departure; one BCBP boarding pass per
+    passenger, also e-mailed to the contact address (and available again from `boarding-passes`)."""
     booking = await service.get_booking(session, id_or_reference=booking_id, user_id=user.id)
-    passes = await service.check_in(session, booking, actor=_actor(request, user))
+    passes = await checkin.check_in(session, booking, actor=_actor(request, user))
     await session.commit()
     return CheckInOut(
         booking=await presenters.present(session, await _reloaded(session, booking)),
-        boarding_passes=[
-            BoardingPass(passenger=f"{p.passenger.first_name} {p.passenger.last_name}",
-                         ticket_number=p.passenger.ticket_number, seat_number=p.seat,
-                         sequence_number=p.sequence_number, bcbp=p.bcbp)
-            for p in passes
-        ],
+        boarding_passes=[_boarding_pass(p) for p in passes],
     )
+
+
+@router.get(
+    "/bookings/{booking_id}/boarding-passes", response_model=BoardingPassesOut,
+    responses=responses("NOT_FOUND", "BOOKING_CONFLICT", "UNAUTHORIZED"),
+)
+async def boarding_passes(booking_id: str, user: CurrentUser, session: SessionDep) -> BoardingPassesOut:
+    """The boarding passes of a checked-in (or boarded) booking again, exactly as check-in
+    answered them (an app can show them offline after a reinstall). 409 BOOKING_CONFLICT
+    before check-in."""
+    booking = await service.get_booking(session, id_or_reference=booking_id, user_id=user.id)
+    passes = await checkin.boarding_passes(session, booking)
+    return BoardingPassesOut(boarding_passes=[_boarding_pass(p) for p in passes])
+
+
+def _boarding_pass(issued: checkin.IssuedPass) -> BoardingPass:
+    passenger = issued.passenger
+    return BoardingPass(passenger=f"{passenger.first_name} {passenger.last_name}",
+                        ticket_number=passenger.ticket_number, seat_number=issued.seat,
+                        sequence_number=issued.sequence_number, bcbp=issued.bcbp)
 
 
 async def _reloaded(session, booking):  # type: ignore[no-untyped-def]

@@ -112,3 +112,7 @@ class BoardingPass(ApiModel):
 class CheckInOut(ApiModel):
     booking: BookingOut
     boarding_passes: list[BoardingPass]
+
+
+class BoardingPassesOut(ApiModel):
+    boarding_passes: list[BoardingPass]

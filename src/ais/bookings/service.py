@@ -1,17 +1,17 @@
 """Booking rules: create with seats held atomically, read own bookings, cancel, the one
-transition function, check-in. Services never commit: the caller owns the transaction."""
+transition function (check-in is in `checkin.py`). Services never commit: the caller owns the
+transaction."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.audit import service as audit
 from ais.audit.service import Actor
-from ais.bookings import bcbp, repository
+from ais.bookings import repository
 from ais.bookings.identifiers import looks_like_reference, new_reference
 from ais.bookings.models import Booking, BookingStatusChange, Passenger, PassengerType
 from ais.bookings.rules import (
@@ -41,8 +41,6 @@ from ais.ops.metrics import BOOKING_TRANSITIONS, SEATS_UNAVAILABLE
 
 INFANT_FARE_PERCENT = 10  # a lap infant pays a tenth of the adult fare and takes no seat
 BOOKING_CLOSES_BEFORE_DEPARTURE = timedelta(hours=1)
-CHECK_IN_OPENS = timedelta(hours=24)
-CHECK_IN_CLOSES = timedelta(hours=1)
 
 
 def seats_needed(passenger_types: list[PassengerType]) -> int:
@@ -208,56 +206,3 @@ async def cancel_booking(session: AsyncSession, booking: Booking, *, actor: Acto
         raise BookingExpired()
     check_transition(booking.status, BookingStatus.CANCELLED)  # raises with the allowed moves
     return booking
-
-
-@dataclass(frozen=True)
-class IssuedPass:
-    passenger: Passenger
-    seat: str
-    sequence_number: int
-    bcbp: str
-
-
-async def check_in(session: AsyncSession, booking: Booking, *, actor: Actor, now: datetime | None = None
-                   ) -> list[IssuedPass]:
-    """Confirmed → checked_in between 24 h and 1 h before departure; a seat and a BCBP
-    boarding pass for every passenger (a lap infant shares its adult's seat)."""
-    now = now or utcnow()
-    flight = booking.flight
-    if booking.status != BookingStatus.CONFIRMED:
-        check_transition(booking.status, BookingStatus.CHECKED_IN)
-    opens, closes = flight.departure_at - CHECK_IN_OPENS, flight.departure_at - CHECK_IN_CLOSES
-    if not opens <= now <= closes:
-        raise BookingConflict(
-            "Check-in is open from 24 hours until 1 hour before departure.",
-            details={"opensAt": opens.isoformat(), "closesAt": closes.isoformat()},
-        )
-    if flight.status not in SELLABLE_STATUSES:
-        raise BookingConflict("This flight is not open for check-in.", details={"flightStatus": flight.status.value})
-    await transition(session, booking, BookingStatus.CHECKED_IN, reason="online check-in", actor=actor)
-    return await _assign_seats(session, booking)
-
-
-async def _assign_seats(session: AsyncSession, booking: Booking) -> list[IssuedPass]:
-    from ais.bookings.presenters import local_departure_date
-
-    seated = [p for p in booking.passengers if p.type != PassengerType.INFANT]
-    sequences = iter(await repository.next_checkin_sequences(session, booking.cabin_id, len(seated)))
-    departure_date = await local_departure_date(session, booking.flight)
-    passes: list[IssuedPass] = []
-    last_seat, last_sequence = "", 0
-    for passenger in booking.passengers:
-        if passenger.type != PassengerType.INFANT:
-            last_sequence = next(sequences)
-            last_seat = bcbp.seat_for_sequence(booking.cabin_class, last_sequence)
-        passenger.seat_number = last_seat
-        passes.append(IssuedPass(
-            passenger=passenger, seat=last_seat, sequence_number=last_sequence,
-            bcbp=bcbp.encode(
-                last_name=passenger.last_name, first_name=passenger.first_name, reference=booking.reference,
-                origin=booking.flight.origin, destination=booking.flight.destination,
-                flight_number=booking.flight.flight_number, departure_local_date=departure_date,
-                cabin=booking.cabin_class, seat=last_seat, sequence_number=last_sequence,
-            ),
-        ))
-    return passes

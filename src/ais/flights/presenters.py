@@ -25,6 +25,16 @@ def local_time(moment: datetime, airport: str, zones: Zones) -> datetime:
     return moment.astimezone(zones.get(airport, UTC))
 
 
+def wall_clock(moment: datetime, airport: str, zones: Zones) -> str:
+    """A stored UTC instant for people to read (e-mails, pages): the time at `airport`, with
+    its offset and zone named, e.g. "Tue 1 Dec 2026, 07:00 (UTC+03:00, Asia/Riyadh)"."""
+    zone = zones.get(airport, UTC)
+    local = moment.astimezone(zone)
+    offset = local.strftime("%z")  # "+0300"
+    name = getattr(zone, "key", None) or "UTC"
+    return f"{local:%a} {local.day} {local:%b %Y, %H:%M} (UTC{offset[:3]}:{offset[3:5]}, {name})"
+
+
 def flight_summary(flight: Flight, zones: Zones) -> FlightSummary:
     """`{flightNumber, from, to, departureTime, arrivalTime}` for embedding in a booking.
 

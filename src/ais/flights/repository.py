@@ -102,6 +102,30 @@ async def airport_timezones(session: AsyncSession, codes: Collection[str]) -> di
     return {code: timezone for code, timezone in result.all()}
 
 
+class AirportRow(NamedTuple):
+    code: str
+    name: str
+    city: str
+    country: str
+    timezone: str
+
+
+_AIRPORT_COLUMNS = (Airport.code, Airport.name, Airport.city, Airport.country, Airport.timezone)
+
+
+async def all_airports(session: AsyncSession) -> list[AirportRow]:
+    result = await session.execute(select(*_AIRPORT_COLUMNS).order_by(Airport.code))
+    return [AirportRow(*row) for row in result.all()]
+
+
+async def airports_by_code(session: AsyncSession, codes: Collection[str]) -> list[AirportRow]:
+    """The airports among `codes` (one primary-key lookup)."""
+    if not codes:
+        return []
+    result = await session.execute(select(*_AIRPORT_COLUMNS).where(Airport.code.in_(list(codes))))
+    return [AirportRow(*row) for row in result.all()]
+
+
 async def set_flight_fields(session: AsyncSession, flight_id: uuid.UUID, *, expected_status: FlightStatus,
                             values: dict[str, Any]) -> bool:
     """Compare-and-set on status: False when someone else changed the status meanwhile."""

@@ -1,4 +1,5 @@
-"""Public flight routes: search (cached, SPEC §9) and flight detail (always live). No token needed."""
+"""Public flight routes: airports, search (cached, SPEC §9) and flight detail (always live).
+No token needed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from ais.cache.search_cache import CacheMode
 from ais.db.session import SessionDep
 from ais.flights import service
-from ais.flights.schemas import FlightDetail, SearchCriteria, SearchRequest, SearchResult
+from ais.flights.schemas import AirportList, FlightDetail, SearchCriteria, SearchRequest, SearchResult
 from ais.openapi_errors import responses
 
 router = APIRouter(prefix="/api/v1", tags=["flights"])
@@ -25,7 +26,8 @@ CacheControl = Annotated[
 ]
 SEARCH_DOC = (
     "Flights from `from` to `to` departing on `date`, the **local date at the origin airport**, "
-    "with at least `passengers` seats left in `cabin`. Only scheduled or delayed flights that "
+    "with at least `passengers` seats left in `cabin`. An airport code that is not in "
+    "`GET /api/v1/airports` is a VALIDATION_ERROR naming the field. Only scheduled or delayed flights that "
     "have not yet departed, earliest first. `price` is the fare per passenger as a decimal "
     "string in `currency`; times carry each airport's local offset. "
     "The `X-Cache` response header tells whether the answer came from the cache."
@@ -36,13 +38,26 @@ def _search_response(answer: service.SearchAnswer) -> Response:
     return Response(answer.payload, media_type="application/json", headers={"X-Cache": answer.cache.upper()})
 
 
+# Airports change with a new seed, not by the minute: apps may keep the list for a while.
+AIRPORTS_MAX_AGE_SECONDS = 300
+
+
+@router.get("/airports", response_model=AirportList, responses=responses())
+async def list_airports(request: Request, response: Response, session: SessionDep) -> AirportList:
+    """Every airport we serve, for the app's pickers: all of them at once (no cursor), each with
+    its IANA time zone (flight times at an airport carry that zone's offset)."""
+    response.headers["Cache-Control"] = f"public, max-age={AIRPORTS_MAX_AGE_SECONDS}"
+    return await service.list_airports(session, request.app.state.runtime.airports)
+
+
 @router.get("/flights/search", response_model=SearchResult, responses=responses(), description=SEARCH_DOC)
 async def search_flights(
     criteria: Annotated[SearchCriteria, Query()], request: Request, session: SessionDep,
     cache_control: CacheControl = None,
 ) -> Response:
     answer = await service.search_flights(
-        session, request.app.state.runtime.store, criteria, mode=CacheMode.from_header(cache_control)
+        session, request.app.state.runtime.store, request.app.state.runtime.airports, criteria,
+        mode=CacheMode.from_header(cache_control),
     )
     return _search_response(answer)
 
@@ -52,7 +67,8 @@ async def search_flights_post(
     body: SearchRequest, request: Request, session: SessionDep, cache_control: CacheControl = None
 ) -> Response:
     answer = await service.search_flights(
-        session, request.app.state.runtime.store, body, mode=CacheMode.from_header(cache_control)
+        session, request.app.state.runtime.store, request.app.state.runtime.airports, body,
+        mode=CacheMode.from_header(cache_control),
     )
     return _search_response(answer)
 

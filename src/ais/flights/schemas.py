@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AwareDatetime,
@@ -74,6 +74,9 @@ def _check_currency(currency: str) -> str:
 class SearchCriteria(ApiModel):
     """`GET /flights/search` query; unknown query parameters (cache busters) are ignored."""
 
+    # Where the fields came from, as validation errors name them ("query.from", "body.from").
+    LOCATION: ClassVar[str] = "query"
+
     from_: IataCode = Field(alias="from")
     to: IataCode
     travel_date: dt.date = Field(alias="date", description="Local date at the origin airport")
@@ -101,9 +104,15 @@ class SearchCriteria(ApiModel):
         """Everything the answer depends on, canonically (the search cache key hashes this)."""
         return f"{self.from_}|{self.to}|{self.travel_date.isoformat()}|{self.passengers}|{self.cabin.value}"
 
+    def airport_fields(self) -> dict[str, str]:
+        """The airport codes keyed by the field names a validation error reports."""
+        return {f"{self.LOCATION}.from": self.from_, f"{self.LOCATION}.to": self.to}
+
 
 class SearchRequest(SearchCriteria):
     """`POST /flights/search` body: the same fields; unknown fields are refused."""
+
+    LOCATION: ClassVar[str] = "body"
 
     model_config = ConfigDict(
         extra="forbid",
@@ -135,6 +144,19 @@ class FlightOffer(FlightSummary):
 
 class SearchResult(ApiModel):
     flights: list[FlightOffer]
+
+
+class AirportOut(ApiModel):
+    code: str = Field(description="IATA airport code", examples=["RUH"])
+    name: str = Field(examples=["King Khalid International"])
+    city: str = Field(examples=["Riyadh"])
+    country: str = Field(description="ISO 3166-1 alpha-2 country code", examples=["SA"])
+    time_zone: str = Field(description="IANA time zone; flight times at this airport carry its offset",
+                           examples=["Asia/Riyadh"])
+
+
+class AirportList(ApiModel):
+    items: list[AirportOut]
 
 
 # --- flight detail ------------------------------------------------------------------------

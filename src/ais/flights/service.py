@@ -14,11 +14,11 @@ from ais.cache.store import KeyValueStore
 from ais.db.base import utcnow
 from ais.errors import NotFound
 from ais.flights import repository
-from ais.flights.airports import airport_zones
+from ais.flights.airports import AirportDirectory, airport_zones
 from ais.flights.models import Flight
 from ais.flights.presenters import flight_detail, flight_offer
 from ais.flights.rules import SELLABLE_STATUSES
-from ais.flights.schemas import FlightDetail, SearchCriteria, SearchResult
+from ais.flights.schemas import AirportList, AirportOut, FlightDetail, SearchCriteria, SearchResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +42,17 @@ def local_day_in_utc(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-async def search_flights(session: AsyncSession, store: KeyValueStore, criteria: SearchCriteria,
-                         *, mode: CacheMode = CacheMode.USE) -> SearchAnswer:
+async def search_flights(session: AsyncSession, store: KeyValueStore, airports: AirportDirectory,
+                         criteria: SearchCriteria, *, mode: CacheMode = CacheMode.USE) -> SearchAnswer:
     """Sellable flights (scheduled or delayed, departing in the future, at least `passengers`
     seats in the cabin) leaving `from` on the local `date` there, earliest first.
 
-    Answers from the search cache when it can (at most 60 s old; invalidated on every change a
-    search shows); from the database otherwise, including when the cache store is down. The
-    cache version is read before the query, which keeps invalidation race-free."""
+    Raises ValidationFailed naming `from`/`to` when a code is no airport of ours (checked in
+    process memory: no query for known codes). Answers from the search cache when it can (at
+    most 60 s old; invalidated on every change a search shows); from the database otherwise,
+    including when the cache store is down. The cache version is read before the query, which
+    keeps invalidation race-free."""
+    await airports.require_known(session, criteria.airport_fields())
     cached = await search_cache.lookup(store, criteria.cache_identity(), mode)
     if cached.payload is not None:
         return SearchAnswer(cached.payload, cached.outcome)
@@ -75,6 +78,14 @@ async def _search_database(session: AsyncSession, criteria: SearchCriteria) -> S
         statuses=SELLABLE_STATUSES,
     )
     return SearchResult(flights=[flight_offer(row, criteria.cabin, zones) for row in rows])
+
+
+async def list_airports(session: AsyncSession, airports: AirportDirectory) -> AirportList:
+    """Every airport we serve, by code (at most a minute old)."""
+    return AirportList(items=[
+        AirportOut(code=a.code, name=a.name, city=a.city, country=a.country, time_zone=a.timezone)
+        for a in await airports.all(session)
+    ])
 
 
 async def get_flight(session: AsyncSession, flight_id: uuid.UUID) -> FlightDetail:

@@ -29,6 +29,8 @@ class OutboxMessage(IdMixin, TimestampMixin, Base):
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(200))
     body_text: Mapped[str] = mapped_column(Text)
+    # The same message as HTML (sent as multipart/alternative); None for messages queued before it existed.
+    body_html: Mapped[str | None] = mapped_column(Text)
     status: Mapped[MessageStatus] = mapped_column(
         value_enum(MessageStatus),
         default=MessageStatus.PENDING,

@@ -31,6 +31,8 @@ def build_message(message: OutboxMessage, sender: str = SENDER) -> EmailMessage:
     email["Subject"] = message.subject
     email["Message-ID"] = f"<{message.id}@ais>"
     email.set_content(message.body_text)
+    if message.body_html:  # multipart/alternative: mail clients show the HTML, others the text
+        email.add_alternative(message.body_html, subtype="html")
     return email
 
 

@@ -9,7 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ais.errors import AISError
+from ais.errors import AISError, IdempotencyKeyRequired
+from ais.idempotency.dependencies import IDEMPOTENCY_HEADER
 from ais.ops.correlation import current_correlation_id
 
 _HTTP_CODES = {
@@ -75,8 +76,18 @@ async def _on_ais_error(_request: Request, exc: Exception) -> JSONResponse:
     return ais_error_response(exc)
 
 
+def _only_the_idempotency_key_is_missing(exc: RequestValidationError) -> bool:
+    """The header is declared required (so the document says so), but its absence has its own
+    contract answer: 400 IDEMPOTENCY_KEY_REQUIRED. With other problems too, the 422 lists them all."""
+    errors = exc.errors()
+    return len(errors) == 1 and errors[0].get("type") == "missing" and \
+        tuple(errors[0].get("loc", ())) == ("header", IDEMPOTENCY_HEADER)
+
+
 async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if _only_the_idempotency_key_is_missing(exc):
+        return ais_error_response(IdempotencyKeyRequired())
     return JSONResponse(
         error_body("VALIDATION_ERROR", "The request is not valid.", details=_validation_details(exc)),
         status_code=422,

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from ais.audit.service import Actor
 from ais.bookings import repository as bookings_repository
 from ais.bookings import service as bookings
 from ais.db.session import SessionDep
 from ais.errors import NotFound, ValidationFailed
+from ais.idempotency.dependencies import IdempotencyKey
 from ais.idempotency.service import request_hash, run_idempotent
 from ais.identity.dependencies import AdminUser, CurrentUser
 from ais.money import MoneyError, format_amount, parse_amount
@@ -24,12 +24,6 @@ from ais.payments.schemas import CheckoutOut, RefundOut, RefundRequest
 router = APIRouter(prefix="/api/v1", tags=["payments"])
 admin_router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", description="Required. Repeats with the same key replay the first answer."),
-]
-
-
 @router.post(
     "/bookings/{booking_id}/pay", response_model=CheckoutOut,
     responses=responses("NOT_FOUND", "BOOKING_EXPIRED", "BOOKING_CONFLICT", "INVALID_STATE_TRANSITION",
@@ -37,7 +31,7 @@ IdempotencyKey = Annotated[
                         "IDEMPOTENCY_PAYLOAD_MISMATCH"),
 )
 async def pay(booking_id: str, request: Request, user: CurrentUser, session: SessionDep,
-              idempotency_key: IdempotencyKey = None) -> Response:
+              idempotency_key: IdempotencyKey) -> Response:
     """A Stripe Checkout Session for the booking's total; open `checkoutUrl` to pay."""
     runtime = request.app.state.runtime
     actor = Actor.from_request(request, user_id=user.id, role=user.role)
@@ -66,7 +60,7 @@ def refund_out(refund: Refund) -> RefundOut:
                         "IDEMPOTENCY_IN_PROGRESS", "IDEMPOTENCY_PAYLOAD_MISMATCH"),
 )
 async def refund_booking(booking_id: str, body: RefundRequest, request: Request, admin: AdminUser,
-                         session: SessionDep, idempotency_key: IdempotencyKey = None) -> Response:
+                         session: SessionDep, idempotency_key: IdempotencyKey) -> Response:
     """Refund part (`amount`) or all that is left of a booking's payment; never more than is left.
     A full refund makes the booking `refunded` when the provider confirms it."""
     runtime = request.app.state.runtime

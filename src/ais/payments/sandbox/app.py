@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from ais.payments.sandbox import checkout_page, inspection, rest
 from ais.payments.sandbox.config import DeliveryMode, DeliveryPolicy, SandboxConfig
@@ -65,6 +66,8 @@ def create_sandbox_app(
     app.state.sandbox = sandbox
     app.include_router(checkout_page.router)
     app.include_router(inspection.router)
+    # The hosted page's stylesheet (shared with AIS's own payment result pages).
+    app.mount("/static", StaticFiles(packages=[("ais", "static")]), name="sandbox-static")
     app.include_router(rest.router)  # last: it ends with the catch-all 404
     return app
 

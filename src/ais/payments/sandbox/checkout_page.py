@@ -3,6 +3,7 @@ completes it and redirects (303) as Stripe's hosted page does."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -26,9 +27,10 @@ _templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-# The page runs no script and embeds nothing; it must not be framed (clickjacking a Pay button).
+# The page runs no script and embeds nothing but its stylesheet; it must not be framed
+# (clickjacking a Pay button).
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; base-uri 'none'; "
                                "frame-ancestors 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
@@ -36,7 +38,8 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 MAX_FORM_BYTES = 4096
-BOOKING_KEYS = ("bookingReference", "booking_reference", "reference", "bookingId", "booking_id")
+# Metadata keys a merchant may put its booking's record locator under (AIS sends `reference`).
+REFERENCE_KEYS = ("bookingReference", "booking_reference", "reference")
 
 
 @router.get("/{session_id}", response_class=HTMLResponse)
@@ -88,28 +91,42 @@ def _redirect(url: str, session_id: str) -> Response:
 def _page(session: StoredObject, *, status: int = 200, notice: str | None = None) -> Response:
     body = session.body
     currency = body["currency"]
-    metadata = body["metadata"] or {}
-    booking = next((metadata[key] for key in BOOKING_KEYS if metadata.get(key)), None)
+    metadata: dict[str, str] = dict(body["metadata"] or {})
+    reference_key = next((key for key in REFERENCE_KEYS if metadata.get(key)), None)
+    reference = metadata.pop(reference_key) if reference_key else None
     expires = datetime.fromtimestamp(body["expires_at"], UTC)
     items = [
         {"name": item["description"], "quantity": item["quantity"],
          "total": currencies.format_amount(item["amount_total"], currency)}
         for item in session.internal.get("line_items", [])
     ]
+    # What a tester may want to check, out of the passenger's way and in words, not raw keys.
+    technical = [("Session ID", body["id"])]
+    if body["client_reference_id"]:
+        technical.append(("Client reference ID", body["client_reference_id"]))
+    technical += [(readable_label(key), value) for key, value in sorted(metadata.items())]
     return _render(
         "checkout.html", status,
         session_id=body["id"],
         amount=currencies.format_amount(body["amount_total"], currency),
         currency=currency.upper(),
-        booking=booking,
+        reference=reference,
         items=items,
-        metadata=sorted(metadata.items()),
+        technical=technical,
         customer_email=body["customer_email"],
-        client_reference_id=body["client_reference_id"],
         expires_iso=expires.isoformat(),
         expires_text=expires.strftime("%Y-%m-%d %H:%M UTC"),
         notice=notice,
     )
+
+
+def readable_label(key: str) -> str:
+    """A metadata key as a label: `bookingId` → "Booking ID", `seat_class` → "Seat class"."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", key).replace("_", " ").replace("-", " ").split()
+    words = ["ID" if word.lower() == "id" else word.lower() for word in words]
+    if not words:
+        return key
+    return words[0][:1].upper() + words[0][1:] + "".join(f" {word}" for word in words[1:])
 
 
 def _not_open(body: dict[str, Any]) -> Response:
