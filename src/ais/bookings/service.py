@@ -57,11 +57,13 @@ def price(fare: Money, passenger_types: list[PassengerType]) -> Money:
 
 
 async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: BookingCreate,
-                         hold_minutes: int, actor: Actor) -> Booking:
+                         hold_minutes: int, max_held_seats: int, actor: Actor) -> Booking:
     """Hold seats and create a `reserved` booking whose hold lapses after `hold_minutes`.
 
-    Raises NotFound (no such flight/cabin), BookingConflict (flight not bookable any more),
-    SeatsUnavailable (fewer seats left than passengers need). Nothing is written on error."""
+    Raises NotFound (no such flight/cabin), BookingConflict (flight not bookable
+    any more, or the user would hold more than `max_held_seats` seats in unpaid bookings),
+    SeatsUnavailable (fewer seats left than passengers need). Nothing is written on error.
+    One user's creations are serialised (their row is locked until the caller commits)."""
     flight = await session.get(Flight, request.flight_id)
     if flight is None:
         raise NotFound("No such flight.")
@@ -77,6 +79,7 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     if cabin.seats_available < seats:  # a cheap early answer; the atomic decrement below decides
         SEATS_UNAVAILABLE.inc()
         raise SeatsUnavailable(details={"requested": seats, "cabin": request.cabin.value})
+    await _check_hold_limit(session, user_id, seats, max_held_seats, now)
     total = price(Money(cabin.fare_minor, cabin.currency), kinds)
     booking = Booking(
         id=uuid.uuid4(),
@@ -119,6 +122,20 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     if left == 0:
         mark_search_stale(session)  # the last seat went to this booking
     return booking
+
+
+async def _check_hold_limit(session: AsyncSession, user_id: uuid.UUID, seats: int, limit: int,
+                            now: datetime) -> None:
+    """SPEC §4: holds cannot be hoarded. Counted under the user's row lock, so two parallel
+    requests of one user cannot both pass; the lock is held until the caller commits."""
+    await repository.serialise_bookings_of(session, user_id)
+    held = await repository.seats_held_by(session, user_id, HOLDING, now)
+    if held + seats > limit:
+        raise BookingConflict(
+            f"You can hold at most {limit} seats in unpaid bookings at once; you hold "
+            f"{held} and asked for {seats}. Pay for or cancel a booking first.",
+            details={"maxHeldSeats": limit, "heldSeats": held, "requestedSeats": seats},
+        )
 
 
 async def get_booking(session: AsyncSession, *, id_or_reference: str, user_id: uuid.UUID | None) -> Booking:
