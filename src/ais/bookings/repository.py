@@ -165,13 +165,14 @@ async def stale_hold_ids(session: AsyncSession, statuses: frozenset[BookingStatu
 
 async def departed_booking_ids(session: AsyncSession, status: BookingStatus, *, departed_before: datetime,
                                arrived_before: datetime, limit: int) -> list[uuid.UUID]:
-    """Bookings in `status` whose flight has left (checked_in) or landed (boarded)."""
+    """Bookings in `status` whose flight has left (confirmed, checked_in) or landed (boarded).
+    A cancelled flight never left: its passengers are not no-shows."""
     time_column = Flight.arrival_at if status == BookingStatus.BOARDED else Flight.departure_at
     cutoff = arrived_before if status == BookingStatus.BOARDED else departed_before
     result = await session.scalars(
         select(Booking.id)
         .join(Flight, Flight.id == Booking.flight_id)
-        .where(Booking.status == status, time_column < cutoff)
+        .where(Booking.status == status, time_column < cutoff, Flight.status != FlightStatus.CANCELLED)
         .limit(limit)
     )
     return list(result.all())

@@ -34,7 +34,7 @@ from ais.errors import (
     SeatsUnavailable,
 )
 from ais.flights.models import Flight
-from ais.flights.rules import SELLABLE_STATUSES
+from ais.flights.rules import SELLABLE_STATUSES, has_departed
 from ais.money import Money, format_amount
 from ais.notifications.service import queue_booking_message
 from ais.ops.metrics import BOOKING_TRANSITIONS, SEATS_UNAVAILABLE
@@ -174,7 +174,8 @@ async def transition(session: AsyncSession, booking: Booking, target: BookingSta
     now = utcnow()
     session.add(BookingStatusChange(booking_id=booking.id, from_status=current, to_status=target,
                                     reason=reason, actor=actor.label, at=now))
-    if releases_seats(current, target, before_departure=now < booking.flight.departure_at):
+    flight = booking.flight
+    if releases_seats(current, target, before_departure=not has_departed(flight.status, flight.departure_at, now)):
         left = await repository.release_seats(session, booking.cabin_id, booking.seat_count)
         if left is None:
             # Only a double release can push a cabin over capacity: refuse, roll back, shout.
@@ -196,9 +197,18 @@ async def _require_charge(session: AsyncSession, booking: Booking) -> None:
 
 
 async def cancel_booking(session: AsyncSession, booking: Booking, *, actor: Actor, reason: str) -> Booking:
-    """Cancel: the seats go back at once. Before payment no money moves; after payment a refund
-    of everything left is recorded, to be asked of the provider after commit (the booking
-    becomes `refunded` when the provider reports the refund done). The booking must be locked."""
+    """The passenger cancels: the seats go back at once. Before payment no money moves; after
+    payment a refund of everything left is recorded, to be asked of the provider after commit
+    (the booking becomes `refunded` when the provider reports the refund done). The booking
+    must be locked. After departure nothing is cancellable (BookingConflict): the seat was the
+    passenger's to use; only staff may still refund."""
+    flight = booking.flight
+    if has_departed(flight.status, flight.departure_at, utcnow()):
+        raise BookingConflict(
+            "The flight has departed: the booking can no longer be cancelled or refunded.",
+            details={"status": booking.status.value, "flightStatus": flight.status.value,
+                     "departureTime": flight.departure_at.isoformat()},
+        )
     if booking.status in HOLDING:
         previous = booking.status
         await transition(session, booking, BookingStatus.CANCELLED, reason=reason, actor=actor)
