@@ -14,6 +14,8 @@ from ais.audit.service import Actor
 from ais.bookings import bcbp, repository
 from ais.bookings.identifiers import looks_like_reference, new_reference
 from ais.bookings.models import Booking, BookingStatusChange, Passenger, PassengerType
+from ais.bookings.passenger_types import passenger_errors
+from ais.bookings.presenters import local_departure_date
 from ais.bookings.rules import (
     CANCELLABLE,
     HOLDING,
@@ -32,6 +34,7 @@ from ais.errors import (
     NotFound,
     PaymentRequired,
     SeatsUnavailable,
+    ValidationFailed,
 )
 from ais.flights.models import Flight
 from ais.flights.rules import SELLABLE_STATUSES, has_departed
@@ -60,7 +63,8 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
                          hold_minutes: int, max_held_seats: int, actor: Actor) -> Booking:
     """Hold seats and create a `reserved` booking whose hold lapses after `hold_minutes`.
 
-    Raises NotFound (no such flight/cabin), BookingConflict (flight not bookable
+    Raises NotFound (no such flight/cabin), ValidationFailed (passenger types that their dates of
+    birth contradict, no adult, more infants than adults), BookingConflict (flight not bookable
     any more, or the user would hold more than `max_held_seats` seats in unpaid bookings),
     SeatsUnavailable (fewer seats left than passengers need). Nothing is written on error.
     One user's creations are serialised (their row is locked until the caller commits)."""
@@ -71,6 +75,9 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     if flight.status not in SELLABLE_STATUSES or flight.departure_at - BOOKING_CLOSES_BEFORE_DEPARTURE <= now:
         raise BookingConflict("This flight is no longer open for booking.",
                               details={"flightStatus": flight.status.value})
+    errors = passenger_errors(request.passengers, departure_date=await local_departure_date(session, flight))
+    if errors:
+        raise ValidationFailed("The passengers are not valid for this booking.", details={"errors": errors})
     cabin = await repository.cabin_of_flight(session, flight.id, request.cabin)
     if cabin is None:
         raise NotFound("This flight has no such cabin.")
@@ -266,8 +273,6 @@ async def check_in(session: AsyncSession, booking: Booking, *, actor: Actor, now
 
 
 async def _assign_seats(session: AsyncSession, booking: Booking) -> list[IssuedPass]:
-    from ais.bookings.presenters import local_departure_date
-
     seated = [p for p in booking.passengers if p.type != PassengerType.INFANT]
     sequences = iter(await repository.next_checkin_sequences(session, booking.cabin_id, len(seated)))
     departure_date = await local_departure_date(session, booking.flight)
