@@ -27,4 +27,3 @@ async def admin(client, runtime):
 async def seats_left(runtime, cabin_id: str) -> int:
     async with runtime.session_factory() as session:
         return int(await session.scalar(select(Cabin.seats_available).where(Cabin.id == uuid.UUID(cabin_id))))
-
