@@ -8,15 +8,20 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
 from sqlalchemy import select
 
+from ais.payments.gateway import ProviderUnavailable
 from ais.payments.models import Payment, PaymentStatus
+from ais.payments.stripe_gateway import StripeGateway
 from tests.factories import book, idempotency_key, new_flight
 from tests.payments.conftest import assert_error, cancel, get_booking, passenger_user, transitions
 from tests.payments.provider_faults import (
     GatedProxy,
     Stopwatch,
     app_with_provider,
+    silent_provider,
+    trickling_provider,
 )
 from tests.payments.sandbox.serving import unused_url
 
@@ -59,6 +64,28 @@ async def test_pay_with_the_provider_down_leaves_the_booking_reserved(http, live
     assert body["retryable"] is True and seconds < PAY_ANSWERS_WITHIN_SECONDS
     await _assert_untouched_and_still_payable(http, runtime, user, booking, key)
     assert int(answer.headers["Retry-After"]) >= 1
+
+
+async def test_pay_against_a_hanging_provider_answers_within_15_seconds(http, live, runtime):
+    with silent_provider() as url:
+        user, booking, key, answer, seconds = await _pay_through_a_broken_provider(http, live, runtime, url)
+    body = assert_error(answer, 503, "SERVICE_UNAVAILABLE")
+    assert body["retryable"] is True
+    assert seconds < PAY_ANSWERS_WITHIN_SECONDS, seconds
+    await _assert_untouched_and_still_payable(http, runtime, user, booking, key)
+
+
+async def test_the_call_deadline_stops_a_provider_that_trickles_forever(live):
+    """Every read gets a byte in time, so only the overall deadline can end the call."""
+    with trickling_provider() as url:
+        gateway = StripeGateway(live.settings.model_copy(update={"stripe_api_base": url}))
+        try:
+            with Stopwatch() as watch, pytest.raises(ProviderUnavailable):
+                # wait_for only keeps a regression from hanging the suite: it fails the test.
+                await asyncio.wait_for(gateway.retrieve_checkout_session("cs_test_trickle"), 60)
+        finally:
+            await gateway.close()
+    assert watch.seconds < PAY_ANSWERS_WITHIN_SECONDS, watch.seconds
 
 
 async def test_a_booking_cancelled_while_its_checkout_is_created_gets_no_open_checkout(http, live, sdk, runtime):
