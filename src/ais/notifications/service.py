@@ -13,6 +13,7 @@ from ais.bookings.models import Booking
 from ais.db.base import utcnow
 from ais.db.upsert import insert_if_absent
 from ais.money import format_amount
+from ais.notifications.caps import may_queue
 from ais.notifications.models import MessageStatus, OutboxMessage
 
 SUBJECTS = {
@@ -32,7 +33,11 @@ def _templates() -> Environment:
 async def queue_booking_message(session: AsyncSession, booking: Booking, kind: str, *, dedupe: str = "",
                                 **context: Any) -> None:
     """Queue the `kind` e-mail about `booking` to its contact address, once per (kind, booking,
-    dedupe): a webhook applied twice does not e-mail twice."""
+    dedupe): a webhook applied twice does not e-mail twice. Beyond the caps (caps.py) the
+    notice is dropped and logged."""
+    dedupe_key = f"{kind}:{booking.id}:{dedupe}"
+    if not await may_queue(session, booking, kind, dedupe_key):
+        return
     values = {
         "reference": booking.reference,
         "flight_number": booking.flight.flight_number,
@@ -46,7 +51,7 @@ async def queue_booking_message(session: AsyncSession, booking: Booking, kind: s
     }
     body = _templates().get_template(f"{kind}.txt").render(**values)
     await insert_if_absent(session, OutboxMessage.__table__, {
-        "id": uuid.uuid4(), "kind": kind, "dedupe_key": f"{kind}:{booking.id}:{dedupe}",
+        "id": uuid.uuid4(), "kind": kind, "dedupe_key": dedupe_key,
         "booking_id": booking.id, "recipient": booking.contact_email,
         "subject": SUBJECTS[kind].format(reference=booking.reference), "body_text": body,
         "status": MessageStatus.PENDING.value, "attempts": 0, "next_attempt_at": utcnow(), "created_at": utcnow(),
