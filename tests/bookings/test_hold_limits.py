@@ -13,8 +13,8 @@ from ais.bookings.models import Booking
 from ais.config import Settings
 from ais.db.base import utcnow
 from tests.bookings.conftest import seats_left
-from tests.conftest import SPEC_LIMITS
 from tests.bookings.payment_path import pay_and_confirm
+from tests.conftest import SPEC_LIMITS
 from tests.factories import book, booking_body, idempotency_key, new_flight, new_user
 
 CONTRACT_KEYS = {"code", "message", "correlationId", "retryable", "details"}

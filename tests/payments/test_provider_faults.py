@@ -104,7 +104,7 @@ async def test_a_booking_cancelled_while_its_checkout_is_created_gets_no_open_ch
     assert_error(answer, 409, "INVALID_STATE_TRANSITION")
     after = await get_booking(http, user, booking["id"])
     assert transitions(after) == [("initiated", "reserved"), ("reserved", "cancelled")]
-    [(attempt, session_id, status)] = await _attempts(runtime, booking["id"])
-    assert session_id and status == PaymentStatus.FAILED  # recorded, and closed at once
+    [(number, session_id, status)] = await _attempts(runtime, booking["id"])
+    assert number == 1 and session_id and status == PaymentStatus.FAILED  # recorded, and closed at once
     at_provider = (await sdk.v1.checkout.sessions.retrieve_async(session_id)).to_dict()
     assert at_provider["status"] == "expired"
