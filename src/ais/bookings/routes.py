@@ -85,14 +85,14 @@ async def get_booking(booking_id: str, user: CurrentUser, session: SessionDep) -
 
 @router.post(
     "/bookings/{booking_id}/cancel", response_model=BookingOut,
-    responses=responses("NOT_FOUND", "INVALID_STATE_TRANSITION", "BOOKING_EXPIRED", "PAYMENT_REQUIRED",
-                        "UNAUTHORIZED", "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS",
+    responses=responses("NOT_FOUND", "INVALID_STATE_TRANSITION", "BOOKING_CONFLICT", "BOOKING_EXPIRED",
+                        "PAYMENT_REQUIRED", "UNAUTHORIZED", "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS",
                         "IDEMPOTENCY_PAYLOAD_MISMATCH"),
 )
 async def cancel_booking(booking_id: str, request: Request, user: CurrentUser, session: SessionDep,
                          idempotency_key: IdempotencyKey = None) -> Response:
     """Cancel: the seats go back at once; a paid booking is refunded in full (status `cancelled`,
-    then `refunded` when the provider confirms the refund)."""
+    then `refunded` when the provider confirms the refund). After departure: 409 BOOKING_CONFLICT."""
 
     runtime = request.app.state.runtime
 
