@@ -71,6 +71,10 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         login_rate_limit=1000,
         login_rate_limit_per_ip=100000,
         register_rate_limit_per_ip=100000,
+        # Many tests book freely with one user; the limits themselves are tested with the SPEC
+        # defaults (`spec_limits_client` below).
+        max_held_seats=100000,
+        booking_rate_per_minute=100000,
         db_pool_size=10,
         db_max_overflow=5,
         log_level="WARNING",
@@ -95,6 +99,20 @@ async def client(app: FastAPI, runtime: Runtime) -> AsyncIterator[httpx.AsyncCli
     async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60) as http:
         yield http
     await runtime.close()
+
+
+SPEC_LIMITS = {name: Settings.model_fields[name].default for name in ("max_held_seats", "booking_rate_per_minute")}
+
+
+@pytest.fixture(scope="session")
+async def spec_limits_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with the SPEC's default booking limits (the shared settings above raise them so
+    that other tests may book freely with one user)."""
+    limited = create_app(settings.model_copy(update=SPEC_LIMITS))
+    transport = httpx.ASGITransport(app=limited, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60) as http:
+        yield http
+    await limited.state.runtime.close()
 
 
 @pytest.fixture

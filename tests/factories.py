@@ -123,7 +123,9 @@ async def new_flight(
 
 def passengers(count: int = 1, *, infants: int = 0) -> list[dict[str, Any]]:
     people = [{"firstName": f"Sara{i}", "lastName": "Alharbi", "type": "adult"} for i in range(count)]
-    people += [{"firstName": f"Baby{i}", "lastName": "Alharbi", "type": "infant", "dateOfBirth": "2026-01-15"}
+    # Passenger types follow the date of birth on the departure date: a baby of about 10 months.
+    born = (utcnow() - timedelta(days=300)).date().isoformat()
+    people += [{"firstName": f"Baby{i}", "lastName": "Alharbi", "type": "infant", "dateOfBirth": born}
                for i in range(infants)]
     return people
 

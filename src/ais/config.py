@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     sandbox_webhook_delivery: Literal["on", "off"] = "on"
     hold_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # SPEC §4: seats one user may hold across unpaid bookings, and bookings per user per minute.
+    max_held_seats: int = Field(default=9, ge=1)
+    booking_rate_per_minute: int = Field(default=30, ge=1)
     smtp_url: str | None = None
     sentry_dsn: str | None = None
     log_level: str = "INFO"

@@ -14,7 +14,7 @@ SPEC_TABLE = {
     "pending": {"paid", "payment_failed", "cancelled", "expired"},
     "payment_failed": {"pending", "cancelled", "expired"},
     "paid": {"confirmed", "refunded"},
-    "confirmed": {"checked_in", "cancelled", "refunded"},
+    "confirmed": {"checked_in", "cancelled", "refunded", "no_show"},
     "checked_in": {"boarded", "no_show"},
     "boarded": {"completed"},
     "cancelled": {"refunded"},

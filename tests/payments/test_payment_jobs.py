@@ -15,7 +15,7 @@ from ais.db.base import utcnow
 from ais.payments.models import Payment, PaymentStatus, ProviderEvent
 from ais.payments.tasks import expire_lapsed_checkouts, retry_unprocessed_events
 from ais.runtime import Runtime
-from tests.factories import book, new_flight, new_user
+from tests.factories import book, idempotency_key, new_flight, new_user
 from tests.payments.conftest import booking_events, complete_checkout, open_checkout, wait_for_status
 
 
@@ -63,3 +63,17 @@ async def test_a_lapsed_hold_closes_its_checkout_at_the_provider(http, sdk, live
         assert payment.status == PaymentStatus.FAILED
     page = await http.post(checkout["checkoutUrl"], data={"outcome": "succeeded"}, follow_redirects=False)
     assert page.status_code == 410  # the passenger can no longer pay for seats that went back on sale
+
+
+async def test_a_cancelled_booking_closes_its_checkout_at_the_provider(http, sdk, live_runtime, runtime):
+    user = await new_user(http)
+    booking = (await book(http, user, await new_flight(runtime))).json()
+    checkout = await open_checkout(http, user, booking["id"])
+    cancelled = await http.post(f"/api/v1/bookings/{booking['id']}/cancel",
+                                headers={**user.headers, **idempotency_key()})
+    assert cancelled.status_code == 200, cancelled.text
+    assert await expire_lapsed_checkouts(live_runtime) >= 1
+    session_at_provider = (await sdk.v1.checkout.sessions.retrieve_async(checkout["sessionId"])).to_dict()
+    assert session_at_provider["status"] == "expired"
+    page = await http.post(checkout["checkoutUrl"], data={"outcome": "succeeded"}, follow_redirects=False)
+    assert page.status_code == 410  # nobody pays for a booking that was cancelled

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -16,7 +16,8 @@ from ais.bookings.rules import BookingStatus
 from ais.db.base import utcnow
 from ais.db.upsert import insert_if_absent
 from ais.errors import InternalError
-from ais.flights.models import Cabin, CabinClass, Flight
+from ais.flights.models import Cabin, CabinClass, Flight, FlightStatus
+from ais.identity.models import User
 from ais.pagination import newest_first_page
 
 
@@ -48,6 +49,24 @@ async def release_seats(session: AsyncSession, cabin_id: uuid.UUID, count: int) 
         .returning(Cabin.seats_available)
     )
     return result.scalar_one_or_none()
+
+
+async def serialise_bookings_of(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Lock the user's row until this transaction ends, so that one user's booking creations run
+    one after another (on PostgreSQL; SQLite has one writer anyway) and a limit counted over
+    their bookings cannot be passed by two requests at once. `FOR NO KEY UPDATE`, not `FOR
+    UPDATE`: rows that merely reference the user (tokens, idempotency records) are not blocked."""
+    await session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
+
+
+async def seats_held_by(session: AsyncSession, user_id: uuid.UUID, statuses: frozenset[BookingStatus],
+                        now: datetime) -> int:
+    """Seats of the user's bookings in `statuses` whose hold has not lapsed yet."""
+    held = await session.scalar(
+        select(func.coalesce(func.sum(Booking.seat_count), 0))
+        .where(Booking.user_id == user_id, Booking.status.in_(statuses), Booking.expires_at > now)
+    )
+    return int(held or 0)
 
 
 async def next_checkin_sequences(session: AsyncSession, cabin_id: uuid.UUID, count: int) -> range:
@@ -146,13 +165,14 @@ async def stale_hold_ids(session: AsyncSession, statuses: frozenset[BookingStatu
 
 async def departed_booking_ids(session: AsyncSession, status: BookingStatus, *, departed_before: datetime,
                                arrived_before: datetime, limit: int) -> list[uuid.UUID]:
-    """Bookings in `status` whose flight has left (checked_in) or landed (boarded)."""
+    """Bookings in `status` whose flight has left (confirmed, checked_in) or landed (boarded).
+    A cancelled flight never left: its passengers are not no-shows."""
     time_column = Flight.arrival_at if status == BookingStatus.BOARDED else Flight.departure_at
     cutoff = arrived_before if status == BookingStatus.BOARDED else departed_before
     result = await session.scalars(
         select(Booking.id)
         .join(Flight, Flight.id == Booking.flight_id)
-        .where(Booking.status == status, time_column < cutoff)
+        .where(Booking.status == status, time_column < cutoff, Flight.status != FlightStatus.CANCELLED)
         .limit(limit)
     )
     return list(result.all())

@@ -16,6 +16,7 @@ from ais.db.session import SessionDep
 from ais.idempotency.dependencies import IdempotencyKey
 from ais.idempotency.service import request_hash, run_idempotent
 from ais.identity.dependencies import CurrentUser, Principal
+from ais.identity.rate_limit import enforce
 from ais.openapi_errors import responses
 from ais.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
 from ais.payments.refund_flow import submit_pending_refunds
@@ -29,17 +30,24 @@ def _actor(request: Request, user: Principal) -> Actor:
 @router.post(
     "/bookings", status_code=201, response_model=BookingOut,
     responses=responses("SEATS_UNAVAILABLE", "BOOKING_CONFLICT", "NOT_FOUND", "UNAUTHORIZED",
-                        "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS", "IDEMPOTENCY_PAYLOAD_MISMATCH"),
+                        "RATE_LIMITED", "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS",
+                        "IDEMPOTENCY_PAYLOAD_MISMATCH"),
 )
 async def create_booking(body: BookingCreate, request: Request, user: CurrentUser, session: SessionDep,
                          idempotency_key: IdempotencyKey) -> Response:
-    """Hold seats for the passengers; the booking is `reserved` until `expiresAt`."""
+    """Hold seats for the passengers; the booking is `reserved` until `expiresAt`. Passenger
+    types must match the dates of birth on the departure date (infant under 2, child 2-11, both
+    with a date of birth; adult 12 and over), one infant per adult, at least one adult. A user
+    holds at most `MAX_HELD_SEATS` seats in unpaid bookings, and creates at most
+    `BOOKING_RATE_PER_MINUTE` bookings a minute."""
     runtime = request.app.state.runtime
+    settings = runtime.settings
+    await enforce(request, "booking-create", str(user.id), limit=settings.booking_rate_per_minute)
 
     async def operation() -> tuple[int, BookingOut]:
         booking = await service.create_booking(
-            session, user_id=user.id, request=body, hold_minutes=runtime.settings.hold_minutes,
-            actor=_actor(request, user),
+            session, user_id=user.id, request=body, hold_minutes=settings.hold_minutes,
+            max_held_seats=settings.max_held_seats, actor=_actor(request, user),
         )
         return 201, await presenters.present(session, booking)
 
@@ -72,14 +80,14 @@ async def get_booking(booking_id: str, user: CurrentUser, session: SessionDep) -
 
 @router.post(
     "/bookings/{booking_id}/cancel", response_model=BookingOut,
-    responses=responses("NOT_FOUND", "INVALID_STATE_TRANSITION", "BOOKING_EXPIRED", "PAYMENT_REQUIRED",
-                        "UNAUTHORIZED", "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS",
+    responses=responses("NOT_FOUND", "INVALID_STATE_TRANSITION", "BOOKING_CONFLICT", "BOOKING_EXPIRED",
+                        "PAYMENT_REQUIRED", "UNAUTHORIZED", "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS",
                         "IDEMPOTENCY_PAYLOAD_MISMATCH"),
 )
 async def cancel_booking(booking_id: str, request: Request, user: CurrentUser, session: SessionDep,
                          idempotency_key: IdempotencyKey) -> Response:
     """Cancel: the seats go back at once; a paid booking is refunded in full (status `cancelled`,
-    then `refunded` when the provider confirms the refund)."""
+    then `refunded` when the provider confirms the refund). After departure: 409 BOOKING_CONFLICT."""
 
     runtime = request.app.state.runtime
 

@@ -31,7 +31,7 @@ TRANSITIONS: dict[BookingStatus, frozenset[BookingStatus]] = {
     S.PENDING: frozenset({S.PAID, S.PAYMENT_FAILED, S.CANCELLED, S.EXPIRED}),
     S.PAYMENT_FAILED: frozenset({S.PENDING, S.CANCELLED, S.EXPIRED}),
     S.PAID: frozenset({S.CONFIRMED, S.REFUNDED}),
-    S.CONFIRMED: frozenset({S.CHECKED_IN, S.CANCELLED, S.REFUNDED}),
+    S.CONFIRMED: frozenset({S.CHECKED_IN, S.CANCELLED, S.REFUNDED, S.NO_SHOW}),  # no_show: after departure
     S.CHECKED_IN: frozenset({S.BOARDED, S.NO_SHOW}),
     S.BOARDED: frozenset({S.COMPLETED}),
     S.CANCELLED: frozenset({S.REFUNDED}),
@@ -75,7 +75,8 @@ def releases_seats(current: BookingStatus, target: BookingStatus, *, before_depa
     """Whether moving `current → target` gives the booking's seats back to the cabin.
 
     Seats held or sold go back on cancel and expiry, and on a refund before departure;
-    a cancelled booking that is later refunded gave its seats back already."""
+    a cancelled booking that is later refunded gave its seats back already. (A passenger
+    cannot cancel after departure, so a departed flight's sold seats never go back.)"""
     if current not in HOLDING and current not in SOLD:
         return False
     if target in (S.CANCELLED, S.EXPIRED):

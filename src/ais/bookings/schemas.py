@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from pydantic import EmailStr, Field, field_validator, model_validator
+from pydantic import EmailStr, Field, field_validator
 
 from ais.api_model import ApiModel, StrictApiModel
 from ais.bookings.models import PassengerType
@@ -31,26 +31,20 @@ class PassengerIn(StrictApiModel):
     @field_validator("date_of_birth")
     @classmethod
     def _born_in_the_past(cls, value: date | None) -> date | None:
-        if value is not None and (value > date.today() or value.year < 1900):
+        # "Today" where it is latest (UTC+14): a baby born today anywhere is not in the future.
+        latest_today = (datetime.now(UTC) + timedelta(hours=14)).date()
+        if value is not None and (value > latest_today or value.year < 1900):
             raise ValueError("must be a past date")
         return value
 
 
+# Passenger types are checked against the dates of birth, and the adults and infants counted, by
+# the booking service (`passenger_types.py`): the age that counts is the one on the departure date.
 class BookingCreate(StrictApiModel):
     flight_id: uuid.UUID
     cabin: CabinClass = CabinClass.ECONOMY
     passengers: list[PassengerIn] = Field(min_length=1, max_length=MAX_PASSENGERS)
     contact_email: EmailStr
-
-    @model_validator(mode="after")
-    def _infants_need_adults(self) -> BookingCreate:
-        adults = sum(1 for p in self.passengers if p.type == PassengerType.ADULT)
-        infants = sum(1 for p in self.passengers if p.type == PassengerType.INFANT)
-        if adults == 0:
-            raise ValueError("a booking needs at least one adult")
-        if infants > adults:
-            raise ValueError("each infant travels on an adult's lap: no more infants than adults")
-        return self
 
     model_config = {
         "json_schema_extra": {

@@ -5,7 +5,7 @@ transaction."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +14,8 @@ from ais.audit.service import Actor
 from ais.bookings import repository
 from ais.bookings.identifiers import looks_like_reference, new_reference
 from ais.bookings.models import Booking, BookingStatusChange, Passenger, PassengerType
+from ais.bookings.passenger_types import passenger_errors
+from ais.bookings.presenters import local_departure_date
 from ais.bookings.rules import (
     CANCELLABLE,
     HOLDING,
@@ -32,9 +34,10 @@ from ais.errors import (
     NotFound,
     PaymentRequired,
     SeatsUnavailable,
+    ValidationFailed,
 )
 from ais.flights.models import Flight
-from ais.flights.rules import SELLABLE_STATUSES
+from ais.flights.rules import SELLABLE_STATUSES, has_departed
 from ais.money import Money, format_amount
 from ais.notifications.service import queue_booking_message
 from ais.ops.metrics import BOOKING_TRANSITIONS, SEATS_UNAVAILABLE
@@ -55,11 +58,14 @@ def price(fare: Money, passenger_types: list[PassengerType]) -> Money:
 
 
 async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: BookingCreate,
-                         hold_minutes: int, actor: Actor) -> Booking:
+                         hold_minutes: int, max_held_seats: int, actor: Actor) -> Booking:
     """Hold seats and create a `reserved` booking whose hold lapses after `hold_minutes`.
 
-    Raises NotFound (no such flight/cabin), BookingConflict (flight not bookable any more),
-    SeatsUnavailable (fewer seats left than passengers need). Nothing is written on error."""
+    Raises NotFound (no such flight/cabin), ValidationFailed (passenger types that their dates of
+    birth contradict, no adult, more infants than adults), BookingConflict (flight not bookable
+    any more, or the user would hold more than `max_held_seats` seats in unpaid bookings),
+    SeatsUnavailable (fewer seats left than passengers need). Nothing is written on error.
+    One user's creations are serialised (their row is locked until the caller commits)."""
     flight = await session.get(Flight, request.flight_id)
     if flight is None:
         raise NotFound("No such flight.")
@@ -67,6 +73,9 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     if flight.status not in SELLABLE_STATUSES or flight.departure_at - BOOKING_CLOSES_BEFORE_DEPARTURE <= now:
         raise BookingConflict("This flight is no longer open for booking.",
                               details={"flightStatus": flight.status.value})
+    errors = passenger_errors(request.passengers, departure_date=await local_departure_date(session, flight))
+    if errors:
+        raise ValidationFailed("The passengers are not valid for this booking.", details={"errors": errors})
     cabin = await repository.cabin_of_flight(session, flight.id, request.cabin)
     if cabin is None:
         raise NotFound("This flight has no such cabin.")
@@ -75,6 +84,7 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     if cabin.seats_available < seats:  # a cheap early answer; the atomic decrement below decides
         SEATS_UNAVAILABLE.inc()
         raise SeatsUnavailable(details={"requested": seats, "cabin": request.cabin.value})
+    await _check_hold_limit(session, user_id, seats, max_held_seats, now)
     total = price(Money(cabin.fare_minor, cabin.currency), kinds)
     booking = Booking(
         id=uuid.uuid4(),
@@ -119,6 +129,20 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     return booking
 
 
+async def _check_hold_limit(session: AsyncSession, user_id: uuid.UUID, seats: int, limit: int,
+                            now: datetime) -> None:
+    """SPEC §4: holds cannot be hoarded. Counted under the user's row lock, so two parallel
+    requests of one user cannot both pass; the lock is held until the caller commits."""
+    await repository.serialise_bookings_of(session, user_id)
+    held = await repository.seats_held_by(session, user_id, HOLDING, now)
+    if held + seats > limit:
+        raise BookingConflict(
+            f"You can hold at most {limit} seats in unpaid bookings at once; you hold "
+            f"{held} and asked for {seats}. Pay for or cancel a booking first.",
+            details={"maxHeldSeats": limit, "heldSeats": held, "requestedSeats": seats},
+        )
+
+
 async def get_booking(session: AsyncSession, *, id_or_reference: str, user_id: uuid.UUID | None) -> Booking:
     """The booking by id or record locator. With `user_id`, another user's booking is NotFound:
     a passenger cannot even learn that it exists."""
@@ -155,7 +179,8 @@ async def transition(session: AsyncSession, booking: Booking, target: BookingSta
     now = utcnow()
     session.add(BookingStatusChange(booking_id=booking.id, from_status=current, to_status=target,
                                     reason=reason, actor=actor.label, at=now))
-    if releases_seats(current, target, before_departure=now < booking.flight.departure_at):
+    flight = booking.flight
+    if releases_seats(current, target, before_departure=not has_departed(flight.status, flight.departure_at, now)):
         left = await repository.release_seats(session, booking.cabin_id, booking.seat_count)
         if left is None:
             # Only a double release can push a cabin over capacity: refuse, roll back, shout.
@@ -177,9 +202,18 @@ async def _require_charge(session: AsyncSession, booking: Booking) -> None:
 
 
 async def cancel_booking(session: AsyncSession, booking: Booking, *, actor: Actor, reason: str) -> Booking:
-    """Cancel: the seats go back at once. Before payment no money moves; after payment a refund
-    of everything left is recorded, to be asked of the provider after commit (the booking
-    becomes `refunded` when the provider reports the refund done). The booking must be locked."""
+    """The passenger cancels: the seats go back at once. Before payment no money moves; after
+    payment a refund of everything left is recorded, to be asked of the provider after commit
+    (the booking becomes `refunded` when the provider reports the refund done). The booking
+    must be locked. After departure nothing is cancellable (BookingConflict): the seat was the
+    passenger's to use; only staff may still refund."""
+    flight = booking.flight
+    if has_departed(flight.status, flight.departure_at, utcnow()):
+        raise BookingConflict(
+            "The flight has departed: the booking can no longer be cancelled or refunded.",
+            details={"status": booking.status.value, "flightStatus": flight.status.value,
+                     "departureTime": flight.departure_at.isoformat()},
+        )
     if booking.status in HOLDING:
         previous = booking.status
         await transition(session, booking, BookingStatus.CANCELLED, reason=reason, actor=actor)

@@ -56,10 +56,12 @@ async def expire_stale_holds(runtime: Runtime) -> int:
 
 
 async def complete_departed_flights(runtime: Runtime) -> int:
-    """After departure: checked-in but not boarded → no_show; boarded, once landed → completed."""
+    """After departure: confirmed but never checked in, or checked in but not boarded → no_show;
+    boarded, once landed → completed. No seat goes back (the flight has left)."""
     now = utcnow()
     moved = 0
     plan = [
+        (BookingStatus.CONFIRMED, BookingStatus.NO_SHOW, "did not check in", "no_show_sweep"),
         (BookingStatus.CHECKED_IN, BookingStatus.NO_SHOW, "did not board", "no_show_sweep"),
         (BookingStatus.BOARDED, BookingStatus.COMPLETED, "flight arrived", "completion_sweep"),
     ]

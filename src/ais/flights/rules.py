@@ -46,3 +46,11 @@ def check_times(departure: datetime, arrival: datetime) -> None:
 def times_editable(status: FlightStatus) -> bool:
     """Times describe the plan; once a flight has left (or was cancelled) they are history."""
     return status in SELLABLE_STATUSES
+
+
+def has_departed(status: FlightStatus, departure_at: datetime, now: datetime) -> bool:
+    """Whether the flight has left: marked departed or arrived, or past its departure time. A
+    cancelled flight never departs (its passengers may still cancel and be refunded)."""
+    if status in (F.DEPARTED, F.ARRIVED):
+        return True
+    return status != F.CANCELLED and now >= departure_at

@@ -1,15 +1,24 @@
 """Paying a booking: a Stripe Checkout Session for exactly the booking's total.
 
-Three short steps, the provider call outside any transaction: (1) the booking moves to
-`pending` and a payment attempt is recorded; commit. (2) The provider is asked, with an
-idempotency key derived from booking and attempt, so a retry after a timeout gets the same
-session. (3) The session is recorded on the attempt."""
+Three short steps, the provider call outside any transaction: (1) under the booking's lock, a
+payment attempt is recorded (or the unanswered one reused); commit. (2) The provider is asked,
+with an idempotency key derived from booking and attempt, so a retry after a timeout gets the
+same session. (3) Only once the provider answered with a session: it is recorded, the booking
+moves to `pending` and its hold follows the checkout. A provider that is down or hangs leaves
+the booking as it was (`reserved`, history unchanged) and payable: the answer is 503, retry.
+
+A booking cancelled or lapsed while the provider was being asked gets no open checkout: the
+session is recorded and closed at the provider at once; if the provider cannot be reached for
+that, the lapsed-checkout job closes it (payments/tasks.py), and a payment that still arrives
+is a late payment (settlement.py)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.audit.service import Actor
@@ -20,26 +29,59 @@ from ais.bookings.service import transition
 from ais.db.base import utcnow
 from ais.errors import BookingConflict, BookingExpired, InvalidStateTransition, PaymentFailed, ServiceUnavailable
 from ais.payments import repository
-from ais.payments.gateway import ProviderRejected, ProviderUnavailable
+from ais.payments.gateway import CheckoutSession, ProviderRejected, ProviderUnavailable
 from ais.payments.models import Payment, PaymentStatus
 from ais.payments.schemas import CheckoutOut
 from ais.runtime import Runtime
 
 S = BookingStatus
+_log = structlog.get_logger("ais.payments.checkout")
 # Stripe accepts a Checkout Session expiry between 30 minutes and 24 hours from now.
 PROVIDER_MIN_EXPIRY = timedelta(minutes=31)  # one minute of margin for clock skew and latency
 PROVIDER_MAX_EXPIRY = timedelta(hours=23, minutes=59)
+# SPEC §4: the hold follows an open checkout, but never past HOLD_MINUTES + this after booking.
+HOLD_EXTENSION_LIMIT = timedelta(minutes=30)
+# SPEC §4: checkout sessions the provider created for one booking; then it must be rebooked.
+MAX_PAYMENT_ATTEMPTS = 3
+PROVIDER_RETRY_AFTER_SECONDS = 5
+_PAYABLE = frozenset({S.RESERVED, S.PENDING, S.PAYMENT_FAILED})
 _PAID = frozenset({S.PAID, S.CONFIRMED, S.CHECKED_IN, S.BOARDED, S.COMPLETED, S.NO_SHOW})
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """What the provider call needs, read under the booking's lock before it was released."""
+
+    booking_id: uuid.UUID
+    payment_id: uuid.UUID
+    number: int
+    amount_minor: int
+    currency: str
+    reference: str
+    contact_email: str
+    flight_number: str
+    session_expires_at: datetime
 
 
 async def start_checkout(session: AsyncSession, runtime: Runtime, *, booking_id: uuid.UUID,
                          actor: Actor) -> CheckoutOut:
     """A checkout for the booking (which the caller has checked the user may pay).
 
-    An open session of the current attempt is returned again. The seat hold is extended to the
-    session's expiry when the provider's 30-minute minimum outlasts it: the seats stay held for
-    as long as the passenger can pay. Raises BookingExpired, BookingConflict (already paid),
-    InvalidStateTransition (cancelled…), ServiceUnavailable (provider down; retry)."""
+    An open session of the current attempt is returned again. `expiresAt` of the answer is when
+    the passenger must have paid: the session's expiry, or the hold's when that comes first.
+    Raises BookingExpired, BookingConflict (already paid, or MAX_PAYMENT_ATTEMPTS sessions
+    created), InvalidStateTransition (cancelled…), ServiceUnavailable (provider down or slow:
+    nothing changed, retry), PaymentFailed (the provider refused the checkout)."""
+    prepared = await _prepare_attempt(session, booking_id)
+    if isinstance(prepared, CheckoutOut):
+        return prepared
+    checkout = await _create_session(runtime, prepared)
+    return await _record_session(session, runtime, prepared, checkout, actor)
+
+
+async def _prepare_attempt(session: AsyncSession, booking_id: uuid.UUID) -> _Attempt | CheckoutOut:
+    """Step 1, committed: the attempt to ask the provider for, or the open checkout to reuse.
+    The booking itself is not changed here."""
     now = utcnow()
     booking = await bookings_repository.lock_booking(session, booking_id)
     assert booking is not None
@@ -48,56 +90,117 @@ async def start_checkout(session: AsyncSession, runtime: Runtime, *, booking_id:
     if (payment is not None and payment.status == PaymentStatus.PENDING and payment.checkout_session_id
             and payment.checkout_url and payment.expires_at and payment.expires_at > now + timedelta(minutes=1)):
         reuse = CheckoutOut(checkout_url=payment.checkout_url, session_id=payment.checkout_session_id,
-                            expires_at=payment.expires_at)
+                            expires_at=_deadline(payment.expires_at, booking))
         await session.rollback()  # release the booking lock; nothing changed
         return reuse
     assert booking.expires_at is not None
-    expires_at = min(max(booking.expires_at, now + PROVIDER_MIN_EXPIRY), now + PROVIDER_MAX_EXPIRY)
-    if payment is None or payment.checkout_session_id or payment.status != PaymentStatus.PENDING:
+    session_expires_at = min(max(booking.expires_at, now + PROVIDER_MIN_EXPIRY), now + PROVIDER_MAX_EXPIRY)
+    unanswered = payment is not None and payment.status == PaymentStatus.PENDING and not payment.checkout_session_id
+    if payment is not None and unanswered:
+        # The provider never answered this attempt: ask again with the same idempotency key, so
+        # a session it did create meanwhile is the one returned. It does not count again.
+        payment.expires_at = session_expires_at
+    else:
+        opened = await repository.checkout_sessions_created(session, booking.id)
+        if opened >= MAX_PAYMENT_ATTEMPTS:
+            raise BookingConflict(
+                f"This booking has had {MAX_PAYMENT_ATTEMPTS} payment attempts; cancel it and book again.",
+                details={"maxPaymentAttempts": MAX_PAYMENT_ATTEMPTS, "paymentAttempts": opened},
+            )
         payment = Payment(booking_id=booking.id, attempt=(payment.attempt + 1) if payment else 1,
                           amount_minor=booking.total_minor, currency=booking.currency,
-                          status=PaymentStatus.PENDING, expires_at=expires_at)
+                          status=PaymentStatus.PENDING, expires_at=session_expires_at)
         session.add(payment)
-    else:  # an attempt whose provider call never answered: same attempt, same idempotency key
-        payment.expires_at = expires_at
-    if booking.status != S.PENDING:
-        await transition(session, booking, S.PENDING, reason="checkout opened", actor=actor, expires_at=expires_at)
-    elif booking.expires_at < expires_at:
-        booking.expires_at = expires_at
     await session.flush()
-    payment_id, attempt = payment.id, payment.attempt
-    amount, currency, reference = booking.total_minor, booking.currency, booking.reference
-    email, flight_number = booking.contact_email, booking.flight.flight_number
+    attempt = _Attempt(
+        booking_id=booking.id, payment_id=payment.id, number=payment.attempt, amount_minor=booking.total_minor,
+        currency=booking.currency, reference=booking.reference, contact_email=booking.contact_email,
+        flight_number=booking.flight.flight_number, session_expires_at=session_expires_at,
+    )
     await session.commit()
+    return attempt
 
+
+async def _create_session(runtime: Runtime, attempt: _Attempt) -> CheckoutSession:
+    """Step 2, no transaction open: the gateway bounds the call (SPEC §10: 503 within 15 s)."""
     base = runtime.settings.public_base_url.rstrip("/")
+    booking_id = attempt.booking_id
     try:
-        checkout = await runtime.payment_gateway.create_checkout_session(
-            booking_id=str(booking_id), payment_id=str(payment_id), reference=reference, amount_minor=amount,
-            currency=currency, description=f"Booking {reference}, flight {flight_number}", customer_email=email,
+        return await runtime.payment_gateway.create_checkout_session(
+            booking_id=str(booking_id), payment_id=str(attempt.payment_id), reference=attempt.reference,
+            amount_minor=attempt.amount_minor, currency=attempt.currency,
+            description=f"Booking {attempt.reference}, flight {attempt.flight_number}",
+            customer_email=attempt.contact_email,
             success_url=f"{base}/payments/success?booking={booking_id}&session_id={{CHECKOUT_SESSION_ID}}",
             cancel_url=f"{base}/payments/cancelled?booking={booking_id}",
-            expires_at=expires_at, idempotency_key=f"checkout-{booking_id}-attempt-{attempt}",
+            expires_at=attempt.session_expires_at,
+            idempotency_key=f"checkout-{booking_id}-attempt-{attempt.number}",
         )
     except ProviderUnavailable as exc:
-        raise ServiceUnavailable("The payment provider is not answering; retry shortly.") from exc
+        _log.warning("checkout_provider_unavailable", booking_id=str(booking_id), attempt=attempt.number,
+                     error=str(exc))
+        raise ServiceUnavailable("The payment provider is not answering; retry shortly.",
+                                 headers={"Retry-After": str(PROVIDER_RETRY_AFTER_SECONDS)}) from exc
     except ProviderRejected as exc:
         raise PaymentFailed(f"The payment provider refused the checkout: {exc}") from exc
 
-    payment = await repository.payment_by_id(session, payment_id)
-    assert payment is not None
+
+async def _record_session(session: AsyncSession, runtime: Runtime, attempt: _Attempt, checkout: CheckoutSession,
+                          actor: Actor) -> CheckoutOut:
+    """Step 3, in the caller's transaction: the session is recorded; the booking moves to
+    `pending` and its hold follows the checkout, up to HOLD_MINUTES + 30 minutes after booking."""
+    now = utcnow()
+    booking = await bookings_repository.lock_booking(session, attempt.booking_id)
+    payment = await repository.payment_by_id(session, attempt.payment_id)
+    assert booking is not None and payment is not None
     payment.checkout_session_id = checkout.id
     payment.checkout_url = checkout.url
     payment.expires_at = checkout.expires_at
-    return CheckoutOut(checkout_url=checkout.url or "", session_id=checkout.id, expires_at=checkout.expires_at)
+    if booking.status not in _PAYABLE or booking.expires_at is None or booking.expires_at <= now:
+        await session.commit()  # the session is known to us (the lapsed-checkout job, reconciliation)
+        await _close_checkout(session, runtime, checkout.id, booking_id=booking.id)
+        _check_payable(booking, now)  # raises what a pay request would now get
+        raise BookingExpired()
+    cap = booking.created_at + timedelta(minutes=runtime.settings.hold_minutes) + HOLD_EXTENSION_LIMIT
+    hold = max(booking.expires_at, min(checkout.expires_at, cap))
+    if booking.status == S.PENDING:  # a new session for a checkout that was about to close
+        booking.expires_at = hold
+    else:
+        await transition(session, booking, S.PENDING, reason="checkout opened", actor=actor, expires_at=hold)
+    return CheckoutOut(checkout_url=checkout.url or "", session_id=checkout.id,
+                       expires_at=_deadline(checkout.expires_at, booking))
 
 
-def _check_payable(booking: Booking, now) -> None:  # type: ignore[no-untyped-def]
+async def _close_checkout(session: AsyncSession, runtime: Runtime, checkout_session_id: str, *,
+                          booking_id: uuid.UUID) -> None:
+    """Expire a session nobody may pay any more; when the provider cannot be reached, the
+    lapsed-checkout job does it later (the payment stays pending until then)."""
+    try:
+        await runtime.payment_gateway.expire_checkout_session(checkout_session_id)
+    except ProviderRejected:
+        pass  # already complete or expired at the provider: its event (or reconciliation) says which
+    except ProviderUnavailable:
+        _log.warning("checkout_expiry_deferred", booking_id=str(booking_id), session_id=checkout_session_id)
+        return
+    await repository.mark_checkouts_failed(session, [checkout_session_id])
+    await session.commit()
+
+
+def _deadline(session_expires_at: datetime, booking: Booking) -> datetime:
+    """When the passenger must have paid: a session that outlives the hold is closed with it."""
+    if booking.expires_at is None:
+        return session_expires_at
+    return min(session_expires_at, booking.expires_at)
+
+
+def _check_payable(booking: Booking, now: datetime) -> None:
     if booking.status in _PAID:
         raise BookingConflict("This booking is already paid.", details={"status": booking.status.value})
-    if booking.status == S.EXPIRED or (booking.expires_at is not None and booking.expires_at <= now):
+    if booking.status == S.EXPIRED:
         raise BookingExpired()
-    if booking.status not in (S.RESERVED, S.PENDING, S.PAYMENT_FAILED):
+    if booking.status not in _PAYABLE:
         raise InvalidStateTransition(
             f"A booking that is {booking.status.value} cannot be paid.",
             details={"from": booking.status.value, "to": S.PENDING.value})
+    if booking.expires_at is not None and booking.expires_at <= now:
+        raise BookingExpired()

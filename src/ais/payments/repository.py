@@ -19,6 +19,15 @@ async def latest_payment(session: AsyncSession, booking_id: uuid.UUID) -> Paymen
     )
 
 
+async def checkout_sessions_created(session: AsyncSession, booking_id: uuid.UUID) -> int:
+    """The booking's payment attempts that the provider answered with a checkout session (an
+    attempt whose provider call failed has none)."""
+    return int(await session.scalar(
+        select(func.count()).select_from(Payment)
+        .where(Payment.booking_id == booking_id, Payment.checkout_session_id.is_not(None))
+    ) or 0)
+
+
 async def captured_payments(session: AsyncSession, booking_id: uuid.UUID) -> list[Payment]:
     """The booking's attempts that reached a PaymentIntent and succeeded (refunded or not), newest first."""
     captured = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
@@ -128,8 +137,9 @@ async def unprocessed_events(session: AsyncSession, *, received_before: datetime
     return [(row[0], int(row[1]), row[2]) for row in rows]
 
 
-async def open_checkouts_of_expired_bookings(session: AsyncSession, *, limit: int) -> list[str]:
-    """Checkout sessions still pending on our side whose booking's hold has expired."""
+async def open_checkouts_of_lapsed_holds(session: AsyncSession, *, limit: int) -> list[str]:
+    """Checkout sessions still pending on our side whose booking's hold is gone: expired, or
+    cancelled (also while its checkout was being created)."""
     from ais.bookings.models import Booking
     from ais.bookings.rules import BookingStatus
 
@@ -137,7 +147,7 @@ async def open_checkouts_of_expired_bookings(session: AsyncSession, *, limit: in
         select(Payment.checkout_session_id)
         .join(Booking, Booking.id == Payment.booking_id)
         .where(Payment.status == PaymentStatus.PENDING, Payment.checkout_session_id.is_not(None),
-               Booking.status == BookingStatus.EXPIRED)
+               Booking.status.in_((BookingStatus.EXPIRED, BookingStatus.CANCELLED)))
         .limit(limit)
     )
     return [value for value in rows.all() if value]

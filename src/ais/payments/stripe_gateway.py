@@ -4,10 +4,12 @@ so the code that runs in production is the code the tests run."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import stripe
 from stripe import (
     APIConnectionError,
@@ -32,6 +34,15 @@ from ais.payments.gateway import (
 
 SIGNATURE_TOLERANCE_SECONDS = 300  # SPEC §5: five minutes
 STRIPE_API = "https://api.stripe.com"
+# A provider that is down or hangs must not hold a passenger's request (SPEC §10: `pay` answers
+# 503 within 15 s however the provider hangs). Each HTTP attempt gives up after these; the SDK
+# retries once (safe: every write carries an idempotency key), about 11 s in the worst case; the
+# deadline bounds the whole call even against a server that trickles bytes, which a read
+# timeout (per read, not per response) never catches.
+CONNECT_TIMEOUT_SECONDS = 3.0
+READ_TIMEOUT_SECONDS = 5.0
+NETWORK_RETRIES = 1
+CALL_DEADLINE_SECONDS = 12.0
 
 
 def api_base(settings: Settings) -> str:
@@ -62,12 +73,12 @@ def _id(value: Any) -> str | None:
 class StripeGateway:
     def __init__(self, settings: Settings) -> None:
         assert settings.stripe_secret_key and settings.stripe_webhook_secret
-        self._http = stripe.HTTPXClient(timeout=20)
+        self._http = stripe.HTTPXClient(timeout=httpx.Timeout(READ_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS))
         self._client = stripe.StripeClient(
             api_key=settings.stripe_secret_key,
             base_addresses={"api": api_base(settings)},
             http_client=self._http,
-            max_network_retries=2,  # the SDK retries with the same idempotency key
+            max_network_retries=NETWORK_RETRIES,  # the SDK retries with the same idempotency key
         )
         self._webhook_secret = settings.stripe_webhook_secret
 
@@ -76,7 +87,10 @@ class StripeGateway:
 
     async def _call(self, coroutine: Any) -> dict[str, Any]:
         try:
-            return _plain(await coroutine)
+            async with asyncio.timeout(CALL_DEADLINE_SECONDS):
+                return _plain(await coroutine)
+        except TimeoutError as exc:
+            raise ProviderUnavailable(f"no answer within {CALL_DEADLINE_SECONDS:g} s") from exc
         except (APIConnectionError, RateLimitError, APIError, AuthenticationError) as exc:
             raise ProviderUnavailable(f"{type(exc).__name__}: {exc.user_message or exc}") from exc
         except StripeError as exc:

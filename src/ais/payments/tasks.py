@@ -36,10 +36,11 @@ async def retry_unprocessed_events(runtime: Runtime) -> int:
 
 
 async def expire_lapsed_checkouts(runtime: Runtime) -> int:
-    """Close the provider's checkout of bookings whose hold lapsed, so a passenger cannot pay
-    for seats that went back on sale (a payment that still slips through is a late payment)."""
+    """Close the provider's checkout of bookings whose hold lapsed or was cancelled, so a passenger
+    cannot pay for seats that went back on sale (a payment that still slips through is a late
+    payment, or refunded as paid after cancellation)."""
     async with runtime.session_factory() as session:
-        session_ids = await repository.open_checkouts_of_expired_bookings(session, limit=200)
+        session_ids = await repository.open_checkouts_of_lapsed_holds(session, limit=200)
     closed: list[str] = []
     for session_id in session_ids:
         try:

@@ -1,0 +1,29 @@
+"""All SQL of the notifications domain."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ais.bookings.models import Booking
+from ais.notifications.models import OutboxMessage
+
+
+async def message_queued(session: AsyncSession, dedupe_key: str) -> bool:
+    return await session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)) is not None
+
+
+async def messages_about_booking(session: AsyncSession, booking_id: uuid.UUID) -> int:
+    return int(await session.scalar(
+        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.booking_id == booking_id)) or 0)
+
+
+async def messages_for_user_since(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> int:
+    """Messages queued since `since` about any booking of the user."""
+    return int(await session.scalar(
+        select(func.count()).select_from(OutboxMessage)
+        .join(Booking, Booking.id == OutboxMessage.booking_id)
+        .where(Booking.user_id == user_id, OutboxMessage.created_at >= since)) or 0)
