@@ -39,20 +39,28 @@ class Probe:
     send: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
 
 
+def search_day() -> str:
+    return (utcnow() + timedelta(days=3)).date().isoformat()
+
+
 def database_probes(user: TestUser, flight: TestFlight) -> list[Probe]:
-    day = (utcnow() + timedelta(days=3)).date().isoformat()
+    day = search_day()
     return [
         Probe("create booking", lambda http: http.post(
             "/api/v1/bookings", json=booking_body(flight), headers={**user.headers, **idempotency_key()})),
         Probe("list bookings", lambda http: http.get("/api/v1/bookings", headers=user.headers)),
         Probe("flight detail", lambda http: http.get(f"/api/v1/flights/{flight.id}")),
-        # Nothing searched before the outage: the cache has no answer and search needs the database.
-        Probe("search", lambda http: http.get("/api/v1/flights/search", params={
-            "from": "RUH", "to": "JED", "date": day, "passengers": 1, "cabin": "economy"})),
+        # `no-cache`: past the search cache, to the database (a cached answer may well be served).
+        Probe("search", lambda http: http.get("/api/v1/flights/search", params=search_params(day),
+                                              headers={"Cache-Control": "no-cache"})),
         Probe("login", lambda http: http.post("/api/v1/auth/login", json={
             "email": user.email, "password": "correct horse battery staple"})),
         Probe("readiness", lambda http: http.get("/health/ready")),
     ]
+
+
+def search_params(day: str) -> dict[str, Any]:
+    return {"from": "RUH", "to": "JED", "date": day, "passengers": 1, "cabin": "economy"}
 
 
 async def timed(probe: Probe, http: httpx.AsyncClient) -> tuple[httpx.Response, float]:

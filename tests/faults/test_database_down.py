@@ -24,6 +24,8 @@ from tests.faults.support import (
     assert_unavailable,
     database_probes,
     flight_in,
+    search_day,
+    search_params,
     timed,
 )
 from tests.fixtures.services import LiveServer, PrivatePostgres
@@ -31,6 +33,13 @@ from tests.fixtures.services import LiveServer, PrivatePostgres
 pytestmark = [pytest.mark.postgres_only, pytest.mark.faults]
 
 RECOVERY_SECONDS = 15.0
+
+
+@dataclass
+class Server:
+    process: LiveServer
+    user: factories.TestUser
+    flight: factories.TestFlight
 
 
 @dataclass
@@ -47,17 +56,31 @@ def server_settings() -> dict[str, object]:
     return {}
 
 
+@pytest.fixture(scope="module")
+def _servers() -> dict[tuple[tuple[str, object], ...], Server]:
+    return {}
+
+
 @pytest.fixture
-async def scene(private_postgres, start_live_server, server_settings) -> AsyncIterator[Scene]:
-    database_url = private_postgres.create_database()
-    # `ais serve` migrates the empty database.
-    server = start_live_server(database_url=database_url, **server_settings)
-    flight = await flight_in(database_url, economy_seats=200)
-    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
-        user = await new_user(http)
-        # Warm the pool: the outage must also be survived by connections that were open.
-        assert (await book(http, user, flight)).status_code == 201
-        yield Scene(private_postgres, server, http, user, flight)
+async def scene(private_postgres, private_redis, start_module_live_server, server_settings, _servers
+                ) -> AsyncIterator[Scene]:
+    """`ais serve` on the private cluster, as deployed (with Redis, so search goes through its
+    cache), with a passenger and a flight. One server per set of settings serves the module's
+    tests (each leaves it recovered); the cluster is running when a test starts."""
+    key = tuple(sorted(server_settings.items()))
+    if key not in _servers:
+        database_url = private_postgres.create_database()
+        process = start_module_live_server(database_url=database_url, redis_url=private_redis.url(),
+                                           **server_settings)  # `ais serve` migrates the database
+        flight = await flight_in(database_url, economy_seats=500)
+        async with httpx.AsyncClient(base_url=process.url, timeout=60) as http:
+            _servers[key] = Server(process, await new_user(http), flight)
+    server = _servers[key]
+    async with httpx.AsyncClient(base_url=server.process.url, timeout=60) as http:
+        current = Scene(private_postgres, server.process, http, server.user, server.flight)
+        # The pool holds open connections when the outage begins (and no leftovers of the last test).
+        await assert_recovers(current)
+        yield current
 
 
 async def assert_every_probe_unavailable(scene: Scene) -> None:
@@ -99,6 +122,9 @@ async def test_database_stopped_answers_503_then_recovers_without_a_restart(scen
     # Down: the pooled connections are dead, then new connections are refused.
     await assert_every_probe_unavailable(scene)
     await assert_every_probe_unavailable(scene)
+    # A search answered before the outage is still served from the cache (Redis is up).
+    cached = await scene.http.get("/api/v1/flights/search", params=search_params(search_day()))
+    assert cached.status_code == 200, cached.text
 
     scene.cluster.start()
     await assert_recovers(scene)
