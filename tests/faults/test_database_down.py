@@ -37,6 +37,7 @@ RECOVERY_SECONDS = 15.0
 
 @dataclass
 class Server:
+    database_url: str
     process: LiveServer
     user: factories.TestUser
     flight: factories.TestFlight
@@ -44,6 +45,7 @@ class Server:
 
 @dataclass
 class Scene:
+    database_url: str
     cluster: PrivatePostgres
     server: LiveServer
     http: httpx.AsyncClient
@@ -74,10 +76,10 @@ async def scene(private_postgres, private_redis, start_module_live_server, serve
                                            **server_settings)  # `ais serve` migrates the database
         flight = await flight_in(database_url, economy_seats=500)
         async with httpx.AsyncClient(base_url=process.url, timeout=60) as http:
-            _servers[key] = Server(process, await new_user(http), flight)
+            _servers[key] = Server(database_url, process, await new_user(http), flight)
     server = _servers[key]
     async with httpx.AsyncClient(base_url=server.process.url, timeout=60) as http:
-        current = Scene(private_postgres, server.process, http, server.user, server.flight)
+        current = Scene(server.database_url, private_postgres, server.process, http, server.user, server.flight)
         # The pool holds open connections when the outage begins (and no leftovers of the last test).
         await assert_recovers(current)
         yield current
@@ -190,3 +192,20 @@ async def wait_until_refusing(cluster: PrivatePostgres) -> None:
             return
         assert time.monotonic() < deadline, "the cluster never began to shut down"
         await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("server_settings", [{"db_statement_timeout_seconds": 1}])
+async def test_a_statement_past_the_statement_timeout_answers_503_not_500(scene: Scene):
+    """A database too slow to answer within DB_STATEMENT_TIMEOUT_SECONDS (here every read of the
+    flight waits behind a maintenance session's table lock, past the statement timeout and short
+    of the lock timeout): the server cancels the statement, and that is "retry", not a crash."""
+    with psycopg.connect(scene.database_url) as maintenance:
+        maintenance.execute("LOCK TABLE flights, cabins IN ACCESS EXCLUSIVE MODE")
+        for probe in database_probes(scene.user, scene.flight):
+            if probe.name in ("flight detail", "search"):
+                response, elapsed = await timed(probe, scene.http)
+                assert_unavailable(probe, response, elapsed)
+        maintenance.rollback()
+    await assert_recovers(scene)
+    assert "57014" in scene.server.output()  # query_canceled: the statement timeout, as logged
+    assert_no_crash_output(scene.server.output())
