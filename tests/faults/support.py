@@ -3,7 +3,9 @@ and the checks that an answer during an outage keeps the contract."""
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,6 +15,7 @@ import httpx
 
 from ais.config import Settings
 from ais.db.base import utcnow
+from ais.payments.sandbox import sign_payload
 from ais.runtime import Runtime
 from tests.factories import TestFlight, TestUser, booking_body, idempotency_key, new_flight
 from tests.ops.contract import assert_error
@@ -43,9 +46,26 @@ def search_day() -> str:
     return (utcnow() + timedelta(days=3)).date().isoformat()
 
 
-def database_probes(user: TestUser, flight: TestFlight) -> list[Probe]:
+def signed_event(webhook_secret: str) -> tuple[bytes, dict[str, str]]:
+    """A Stripe event of a type AIS stores and ignores, signed as Stripe signs it."""
+    event = {"id": f"evt_fault_{uuid.uuid4().hex}", "object": "event", "type": "customer.created",
+             "created": int(time.time()), "api_version": "2024-06-20", "livemode": False,
+             "data": {"object": {"id": f"cus_{uuid.uuid4().hex[:14]}", "object": "customer"}}}
+    payload = json.dumps(event).encode()
+    return payload, {"Stripe-Signature": sign_payload(payload, webhook_secret, int(time.time())),
+                     "Content-Type": "application/json"}
+
+
+def database_probes(user: TestUser, flight: TestFlight, webhook_secret: str) -> list[Probe]:
     day = search_day()
+
+    def webhook(http: httpx.AsyncClient) -> Awaitable[httpx.Response]:
+        payload, headers = signed_event(webhook_secret)
+        return http.post("/webhooks/stripe", content=payload, headers=headers)
+
     return [
+        # Stripe delivers it again after any answer but 2xx: the inbox must not need the event twice.
+        Probe("webhook", webhook),
         Probe("create booking", lambda http: http.post(
             "/api/v1/bookings", json=booking_body(flight), headers={**user.headers, **idempotency_key()})),
         Probe("list bookings", lambda http: http.get("/api/v1/bookings", headers=user.headers)),

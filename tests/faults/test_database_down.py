@@ -86,7 +86,7 @@ async def scene(private_postgres, private_redis, start_module_live_server, serve
 
 
 async def assert_every_probe_unavailable(scene: Scene) -> None:
-    for probe in database_probes(scene.user, scene.flight):
+    for probe in database_probes(scene.user, scene.flight, scene.server.webhook_secret):
         response, elapsed = await timed(probe, scene.http)
         assert_unavailable(probe, response, elapsed)
     live = await scene.http.get("/health/live")
@@ -105,7 +105,7 @@ async def assert_recovers(scene: Scene) -> None:
         assert time.monotonic() - started < RECOVERY_SECONDS, "AIS did not recover from the outage"
         await asyncio.sleep(0.2)
     for _ in range(3):
-        for probe in database_probes(scene.user, scene.flight):
+        for probe in database_probes(scene.user, scene.flight, scene.server.webhook_secret):
             response = await probe.send(scene.http)
             assert response.status_code < 300, (probe.name, response.status_code, response.text)
 
@@ -149,7 +149,7 @@ async def test_database_frozen_answers_503_within_its_timeouts_never_hangs(scene
     scene.cluster.freeze()
     try:
         for _ in range(2):  # first the pooled connections hang, then new connects do
-            probes = database_probes(scene.user, scene.flight)
+            probes = database_probes(scene.user, scene.flight, scene.server.webhook_secret)
             # All at once, as traffic arrives: more requests than the pool has connections.
             results = await asyncio.gather(*[timed(probe, scene.http) for probe in probes + probes])
             for probe, (response, elapsed) in zip(probes + probes, results, strict=True):
@@ -201,7 +201,7 @@ async def test_a_statement_past_the_statement_timeout_answers_503_not_500(scene:
     of the lock timeout): the server cancels the statement, and that is "retry", not a crash."""
     with psycopg.connect(scene.database_url) as maintenance:
         maintenance.execute("LOCK TABLE flights, cabins IN ACCESS EXCLUSIVE MODE")
-        for probe in database_probes(scene.user, scene.flight):
+        for probe in database_probes(scene.user, scene.flight, scene.server.webhook_secret):
             if probe.name in ("flight detail", "search"):
                 response, elapsed = await timed(probe, scene.http)
                 assert_unavailable(probe, response, elapsed)
