@@ -14,7 +14,7 @@ BENCH_ARGS ?=
 
 # The two test passes share PostgreSQL and Redis; never run them side by side under `make -j`.
 .NOTPARALLEL:
-.PHONY: venv run test test-sqlite test-postgres lint check bench migration clean distclean
+.PHONY: venv run test test-sqlite test-postgres test-faults lint check bench migration clean distclean
 
 venv: $(STAMP)
 
@@ -31,13 +31,18 @@ run: venv
 # The whole suite twice: on SQLite (embedded mode), then on PostgreSQL with Redis.
 # The PostgreSQL pass creates and drops its own `ais_test_*` databases through
 # AIS_TEST_PG_ADMIN_DSN (default postgresql://root@127.0.0.1:5432/test).
-test: test-sqlite test-postgres
+test: test-sqlite test-postgres test-faults
 
 test-sqlite: venv
-	AIS_TEST_DB=sqlite $(PYTEST) $(PYTEST_ARGS)
+	AIS_TEST_DB=sqlite $(PYTEST) -m "not faults" $(PYTEST_ARGS)
 
 test-postgres: venv
-	AIS_TEST_DB=postgres AIS_TEST_REDIS_URL=$(TEST_REDIS_URL) $(PYTEST) $(PYTEST_ARGS)
+	AIS_TEST_DB=postgres AIS_TEST_REDIS_URL=$(TEST_REDIS_URL) $(PYTEST) -m "not faults" $(PYTEST_ARGS)
+
+# The fault tests (marked `faults`): private PostgreSQL clusters (PostgreSQL 15 server binaries,
+# AIS_TEST_PG_BIN), redis-servers and `ais serve` processes that the tests stop, freeze and kill.
+test-faults: venv
+	AIS_TEST_DB=postgres AIS_TEST_REDIS_URL=$(TEST_REDIS_URL) $(PYTEST) -m faults $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check src tests bench

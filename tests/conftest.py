@@ -25,6 +25,9 @@ from ais.runtime import Runtime
 BACKEND = os.environ.get("AIS_TEST_DB", "postgres")
 ADMIN_DSN = os.environ.get("AIS_TEST_PG_ADMIN_DSN", "postgresql://root@127.0.0.1:5432/test")
 
+# Shared fixtures: private services a test may break, extra databases.
+pytest_plugins = ["tests.fixtures.services", "tests.fixtures.databases"]
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if BACKEND == "postgres":

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     # Tuning knobs an operator may need; not part of the contract.
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
+    # A database that is down or hung costs a request seconds, never minutes (SPEC §10).
+    db_pool_timeout_seconds: float = Field(default=10, gt=0)  # wait for a free pooled connection
+    db_connect_timeout_seconds: float = Field(default=5, gt=0)
+    db_statement_timeout_seconds: float = Field(default=15, gt=0)
     access_token_minutes: int = Field(default=15, ge=1, le=60)
     refresh_token_days: int = Field(default=30, ge=1)
     run_jobs_in_process: bool | None = None

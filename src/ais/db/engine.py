@@ -25,12 +25,18 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # answers 503 "retry" (ops/errors_http.py); recycling bounds a connection's age.
         pool_pre_ping=False,
         pool_recycle=900,
+        pool_timeout=settings.db_pool_timeout_seconds,
         connect_args={
+            # A database that accepts connections and never answers (a hung host, a partition)
+            # is bounded on the client side too: the connect, and every statement a little after
+            # the server's own statement_timeout, which fires first while the server is alive.
+            "timeout": settings.db_connect_timeout_seconds,
+            "command_timeout": settings.db_statement_timeout_seconds + 2,
             "server_settings": {
                 "application_name": "ais",
                 # A lock wait longer than this is answered as "busy, retry" (503), never a hang.
                 "lock_timeout": "5000",
-                "statement_timeout": "30000",
+                "statement_timeout": str(int(settings.db_statement_timeout_seconds * 1000)),
                 "timezone": "UTC",
             },
         },

@@ -74,42 +74,55 @@ async def run_idempotent(
     `operation` must not commit; it returns (status code, response model). Raises
     IdempotencyKeyRequired, IdempotencyPayloadMismatch, IdempotencyInProgress."""
     key = validate_key(key)
-    record_id, replay = await _claim(session, user_id=user_id, scope=scope, key=key, fingerprint=fingerprint)
+    record_id, lock, replay = await _claim(session, user_id=user_id, scope=scope, key=key, fingerprint=fingerprint)
     if replay is not None:
         return replay
     try:
         status_code, payload = await operation()
         body = _serialize(payload)
-        await session.execute(
+        completed = await session.execute(
             update(IdempotencyRecord)
-            .where(IdempotencyRecord.id == record_id, IdempotencyRecord.status == IdempotencyStatus.STARTED)
+            .where(*_still_ours(record_id, lock))
             .values(status=IdempotencyStatus.COMPLETED, response_status=status_code, response_body=body)
         )
+        if not completed.rowcount:  # type: ignore[attr-defined]
+            # This attempt outlived its lock and a retry took the key over: the retry's effects
+            # stand, ours roll back, and the client is told to ask again (it then gets the answer).
+            raise IdempotencyInProgress()
         await session.commit()
     except BaseException:
         await session.rollback()
-        await _release(session, record_id)
+        await _release(session, record_id, lock)
         raise
     return Response(content=body, status_code=status_code, media_type="application/json")
 
 
+def _still_ours(record_id: uuid.UUID, lock: datetime) -> tuple[Any, ...]:
+    """The claim an attempt made is still its own: started, and not taken over since (a take-over
+    sets a new `locked_until`, which serves as the claim's token)."""
+    return (IdempotencyRecord.id == record_id, IdempotencyRecord.status == IdempotencyStatus.STARTED,
+            IdempotencyRecord.locked_until == lock)
+
+
 async def _claim(session: AsyncSession, *, user_id: uuid.UUID, scope: str, key: str, fingerprint: str
-                 ) -> tuple[uuid.UUID, Response | None]:
+                 ) -> tuple[uuid.UUID, datetime, Response | None]:
+    """Claim the key: (record id, the claim's lock, None), or (…, a stored answer to replay)."""
     now = utcnow()
     record_id = uuid.uuid4()
+    lock = now + LOCK_TTL
     inserted = await insert_if_absent(
         session,
         IdempotencyRecord.__table__,
         {
             "id": record_id, "user_id": user_id, "scope": scope, "key": key, "request_hash": fingerprint,
-            "status": IdempotencyStatus.STARTED.value, "locked_until": now + LOCK_TTL,
+            "status": IdempotencyStatus.STARTED.value, "locked_until": lock,
             "expires_at": now + RETENTION, "created_at": now,
         },
         ["user_id", "scope", "key"],
     )
     await session.commit()
     if inserted:
-        return record_id, None
+        return record_id, lock, None
 
     record = await session.scalar(
         select(IdempotencyRecord)
@@ -124,20 +137,21 @@ async def _claim(session: AsyncSession, *, user_id: uuid.UUID, scope: str, key: 
         raise IdempotencyPayloadMismatch()
     if not expired and record.status == IdempotencyStatus.COMPLETED:
         assert record.response_body is not None and record.response_status is not None
-        return record.id, Response(
+        return record.id, record.locked_until, Response(
             content=record.response_body, status_code=record.response_status,
             media_type="application/json", headers={REPLAY_HEADER: "true"},
         )
     if not expired and record.status == IdempotencyStatus.STARTED and record.locked_until > now:
         raise IdempotencyInProgress()
     # Failed, abandoned by a crash, or past retention: take it over, if nobody else just did.
-    if not await _take_over(session, record, fingerprint, now):
+    if not await _take_over(session, record, fingerprint, now=now, lock=lock):
         raise IdempotencyInProgress()
     await session.commit()
-    return record.id, None
+    return record.id, lock, None
 
 
-async def _take_over(session: AsyncSession, record: IdempotencyRecord, fingerprint: str, now: datetime) -> bool:
+async def _take_over(session: AsyncSession, record: IdempotencyRecord, fingerprint: str, *, now: datetime,
+                     lock: datetime) -> bool:
     result = await session.execute(
         update(IdempotencyRecord)
         .where(
@@ -146,21 +160,20 @@ async def _take_over(session: AsyncSession, record: IdempotencyRecord, fingerpri
             IdempotencyRecord.locked_until == record.locked_until,
         )
         .values(
-            status=IdempotencyStatus.STARTED, request_hash=fingerprint, locked_until=now + LOCK_TTL,
+            status=IdempotencyStatus.STARTED, request_hash=fingerprint, locked_until=lock,
             expires_at=now + RETENTION, response_status=None, response_body=None,
         )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def _release(session: AsyncSession, record_id: uuid.UUID) -> None:
-    """Mark the attempt failed so the same key may be retried; best effort (if the database is
-    gone, the lock simply lapses after LOCK_TTL)."""
+async def _release(session: AsyncSession, record_id: uuid.UUID, lock: datetime) -> None:
+    """Mark the attempt failed so the same key may be retried (unless a retry has taken the key
+    over meanwhile: that claim is not ours to end); best effort (if the database is gone, the
+    lock simply lapses after LOCK_TTL)."""
     try:
         await session.execute(
-            update(IdempotencyRecord)
-            .where(IdempotencyRecord.id == record_id, IdempotencyRecord.status == IdempotencyStatus.STARTED)
-            .values(status=IdempotencyStatus.FAILED)
+            update(IdempotencyRecord).where(*_still_ours(record_id, lock)).values(status=IdempotencyStatus.FAILED)
         )
         await session.commit()
     except Exception:

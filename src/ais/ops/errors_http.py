@@ -117,20 +117,36 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 async def _on_database_error(_request: Request, exc: Exception) -> JSONResponse:
-    """A lock wait past `lock_timeout`, a dropped connection or an exhausted pool is
-    "busy, retry" (503), not a crash; anything else from the database stays a 500."""
+    """A database that is down, restarting, out of connections, or past a lock or statement
+    timeout is "unavailable, retry" (503), never a crash; any other database error stays a 500."""
     if is_transient_database_error(exc):
         from ais.ops.logging import get_logger
 
-        get_logger("ais.db").warning("database_busy", error_type=type(exc).__name__)
+        get_logger("ais.db").warning(
+            "database_unavailable", error_type=type(exc).__name__, sqlstate=_sqlstate(exc)
+        )
         return JSONResponse(
             error_body(
-                "SERVICE_UNAVAILABLE", "The database is busy; retry shortly.", retryable=True
+                "SERVICE_UNAVAILABLE", "The database is unavailable or busy; retry shortly.", retryable=True
             ),
             status_code=503,
             headers={"Retry-After": "1"},
         )
     raise exc
+
+
+# PostgreSQL SQLSTATEs after which the same request may well succeed in a moment: connection
+# exceptions (08…), insufficient resources such as too many clients (53…), operator intervention:
+# shutting down, starting up, crash recovery, statement timeout (57…); lock timeout, serialization
+# failure, deadlock. Matched on the code, not the message text, which the server may translate.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57")
+_TRANSIENT_SQLSTATES = {"55P03", "40001", "40P01"}
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code if isinstance(code, str) else None
 
 
 def is_transient_database_error(exc: BaseException) -> bool:
@@ -142,13 +158,18 @@ def is_transient_database_error(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True
+        sqlstate = _sqlstate(exc)
+        if sqlstate is not None:
+            return sqlstate.startswith(_TRANSIENT_SQLSTATE_CLASSES) or sqlstate in _TRANSIENT_SQLSTATES
         text = f"{type(exc.orig).__name__} {exc.orig}".lower()
         transient = (
             "locknotavailable", "lock timeout", "deadlock", "serialization", "database is locked",
             "connection", "cannot connect", "too many clients", "querycanceled",
         )
         return any(marker in text for marker in transient)
-    return isinstance(exc, (ConnectionError, OSError))
+    # Raised by the driver before there is a connection to speak of: refused, unreachable, reset,
+    # or the connect or statement timeout (TimeoutError is an OSError).
+    return isinstance(exc, OSError)
 
 
 def install_database_error_handler(app: FastAPI) -> None:
@@ -157,4 +178,4 @@ def install_database_error_handler(app: FastAPI) -> None:
 
     app.add_exception_handler(DBAPIError, _on_database_error)
     app.add_exception_handler(PoolTimeout, _on_database_error)
-    app.add_exception_handler(ConnectionError, _on_database_error)
+    app.add_exception_handler(OSError, _on_database_error)
