@@ -35,10 +35,9 @@ def run_async(coroutine: Any) -> Any:
 
 
 async def sleep_until(moment: float) -> None:
-    """Sleep until time.perf_counter() reaches `moment` (CLOCK_MONOTONIC: the same in every process).
-    The event loop may wake a timer slightly early (its clock resolution): sleep again until then."""
-    for _ in range(100):
+    """Sleep until time.perf_counter() reaches `moment` (CLOCK_MONOTONIC: the same in every process),
+    never less: uvloop rounds timers to whole milliseconds, so a shorter sleep returns at once."""
+    delay = moment - time.perf_counter()
+    while delay > 0:
+        await asyncio.sleep(max(delay, 0.001))
         delay = moment - time.perf_counter()
-        if delay <= 0:
-            return
-        await asyncio.sleep(delay)

@@ -10,6 +10,8 @@ are programs of their own: a warm-up run first, then the measured run."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import math
 import multiprocessing
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -131,6 +133,8 @@ async def run_load(spec: LoadSpec, options: RunOptions, sampler: Sampler, name: 
     other_before = await sampler.wait_quiet(options.quiet_budget)
     pending: list[asyncio.Future[LoadResult]]
     if spec.external:
+        # wrk and pgbench run whole seconds: the window is what they really run.
+        spec = dataclasses.replace(spec, duration=float(max(1, math.ceil(spec.duration))))
         runner = _external_runner(spec)
         if spec.warmup > 0:
             await runner(spec, spec.warmup)
