@@ -51,6 +51,7 @@ from harness.report import (
     RSS_LIMIT_MB,
     Target,
     describe_setup,
+    machine_lines,
     noise_lines,
     phase_table,
     rss_lines,
@@ -323,17 +324,6 @@ def _events_per_second(phase: Phase) -> float:
     return phase.result.requests / phase.result.window if phase.result.window else 0.0
 
 
-def _machine_lines(phases: list[Phase]) -> list[str]:
-    """How busy the machine was apart from the benchmark, and what the load generator took."""
-    measured = [phase for phase in phases if phase.cpu is not None]
-    if not measured:
-        return []
-    other = [phase.cpu.cores["other"] for phase in measured if phase.cpu is not None]
-    loadgen = [phase.cpu.cores["loadgen"] + phase.cpu.cores["bench"] for phase in measured if phase.cpu is not None]
-    return [f"  machine: unrelated processes used {sum(other) / len(other):.2f} cores on average during the measured "
-            f"windows (at most {max(other):.2f}); the load generator at most {max(loadgen):.2f} cores"]
-
-
 def _summary(args: argparse.Namespace, sides: list[Side], outcome: Outcome, sampler: Sampler) -> int:
     current = sides[0]
     servers = [side.server for side in sides if side.server is not None]
@@ -368,7 +358,7 @@ def _summary(args: argparse.Namespace, sides: list[Side], outcome: Outcome, samp
         *(line for phase in all_phases for line in phase.profile),
         "",
         "SUMMARY (every reference measured in this run, on this machine):",
-        *_machine_lines(all_phases),
+        *machine_lines(all_phases),
         *target_table(targets := _targets(sides, outcome, sampler)),
         "=" * 140,
     ]
@@ -398,7 +388,7 @@ def _failures(sides: list[Side], outcome: Outcome) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common_arguments(parser, duration=16.0, workers=2, loadgen="wrk")
+    common_arguments(parser, clients=None, duration=16.0, workers=2, loadgen="wrk")
     parser.add_argument("--baseline", default="e3755f6", metavar="REV",
                         help="the commit to compare with (built once into bench/.cache; default e3755f6); "
                              "`none` runs without it (faster; the ratios to it are then not measured)")
@@ -418,7 +408,6 @@ def main() -> int:
     if args.quick:
         args.duration, args.rounds, args.warmup = 4.0, 1, 1.0
         args.storm_bookings, args.users = 250, 16
-    args.clients = max(BOOKING_CLIENTS)  # for the setup description
     return int(run_async(run(args)))
 
 

@@ -9,9 +9,12 @@ from harness.phases import RunOptions
 from harness.servers import ServerSettings
 
 
-def common_arguments(parser: argparse.ArgumentParser, *, clients: int = 16, duration: float = 10.0,
+def common_arguments(parser: argparse.ArgumentParser, *, clients: int | None = 16, duration: float = 10.0,
                      workers: int = 1, loadgen: str = "httpx") -> None:
-    parser.add_argument("--clients", type=int, default=clients, help=f"concurrent virtual clients (default {clients})")
+    """The options every benchmark shares; `clients=None` for a benchmark that sets its own."""
+    if clients is not None:
+        parser.add_argument("--clients", type=int, default=clients,
+                            help=f"concurrent virtual clients (default {clients})")
     parser.add_argument("--duration", type=float, default=duration,
                         help=f"measured seconds per phase (default {duration:g})")
     parser.add_argument("--warmup", type=float, default=1.5, help="unmeasured seconds before each round")

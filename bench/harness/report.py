@@ -58,7 +58,8 @@ def describe_setup(args: argparse.Namespace, *servers: Server) -> list[str]:
         f"  settings: DB pool {pool}, cache: {cache}, log level "
         f"{args.log_level or 'the product default'}, abuse limits raised (MAX_HELD_SEATS, BOOKING_RATE_PER_MINUTE, "
         "login/register rates), periodic jobs off",
-        f"  load: {args.loadgen} (one keep-alive connection per client), in {where}; "
+        f"  load: {f'{args.clients} clients, ' if getattr(args, 'clients', None) else ''}"
+        f"{args.loadgen} (one keep-alive connection per client), in {where}; "
         f"{args.duration:g} s measured per phase in {args.rounds} interleaved round(s), each after "
         f"{args.warmup:g} s warm-up",
     ]
@@ -74,6 +75,17 @@ def noise_lines(phases: Sequence[Phase], threshold: float = 0.3) -> list[str]:
             f"'{p.name}' ({p.cpu.cores['other']:.2f} cores)" for p in noisy if p.cpu is not None)
             + ": figures from those phases are depressed; rerun on a quiet machine.")
     return lines
+
+
+def machine_lines(phases: Sequence[Phase]) -> list[str]:
+    """How busy the machine was apart from the benchmark, and what the load generator took."""
+    measured = [phase for phase in phases if phase.cpu is not None]
+    if not measured:
+        return []
+    other = [phase.cpu.cores["other"] for phase in measured if phase.cpu is not None]
+    loadgen = [phase.cpu.cores["loadgen"] + phase.cpu.cores["bench"] for phase in measured if phase.cpu is not None]
+    return [f"  machine: unrelated processes used {sum(other) / len(other):.2f} cores on average during the measured "
+            f"windows (at most {max(other):.2f}); the load generator at most {max(loadgen):.2f} cores"]
 
 
 def worker_rss(sampler: Sampler, label: str, load_periods: Sequence[str]) -> float:
