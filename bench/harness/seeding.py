@@ -82,6 +82,16 @@ async def user_ids(dsn: str) -> list[str]:
         await connection.close()
 
 
+def _reference(prefix: str, number: int) -> str:
+    """`prefix` and `number` in 5 base-36 digits: 6 characters, unique below 36**5 (60 million)."""
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    tail = ""
+    for _ in range(5):
+        number, rest = divmod(number, 36)
+        tail = digits[rest] + tail
+    return prefix + tail
+
+
 @dataclass
 class PendingPayment:
     booking_id: str
@@ -100,7 +110,7 @@ async def seed_pending_payments(dsn: str, count: int) -> list[PendingPayment]:
     bookings, passengers, history, payments, seeded = [], [], [], [], []
     for index in range(count):
         booking_id, payment_id = uuid.uuid4(), uuid.uuid4()
-        bookings.append((booking_id, f"1{index:05d}", user_id, uuid.UUID(flight.flight_id),
+        bookings.append((booking_id, _reference("1", index), user_id, uuid.UUID(flight.flight_id),
                          uuid.UUID(flight.cabin_id), expires, now))
         passengers.append((uuid.uuid4(), booking_id))
         history += [(uuid.uuid4(), booking_id, "initiated", "reserved", now),
