@@ -15,20 +15,31 @@ PASSWORD = "correct horse battery staple"
 SEARCH_ORIGIN, SEARCH_DESTINATION, SEARCH_ZONE = "RUH", "JED", ZoneInfo("Asia/Riyadh")
 
 
-async def register_users(base_url: str, count: int, prefix: str = "bench") -> list[str]:
-    """Register and log in `count` users through the API; their access tokens."""
+async def register_users(base_url: str, count: int, prefix: str = "bench", concurrency: int = 8) -> list[str]:
+    """Register and log in `count` users through the API; their access tokens. A few at a time,
+    retrying what the server calls retryable: password hashing is meant to be slow, and a crowd
+    of sign-ups at once is answered 503 (busy) rather than queued."""
     import httpx
+
+    gate = asyncio.Semaphore(concurrency)
+
+    async def post(client: httpx.AsyncClient, path: str, body: dict[str, str], expected: int) -> httpx.Response:
+        for attempt in range(8):
+            async with gate:
+                response = await client.post(path, json=body)
+            if response.status_code == expected:
+                return response
+            if response.status_code not in (429, 503):
+                break
+            await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
+        raise RuntimeError(f"{path}: {response.status_code} {response.text}")
 
     async def one(client: httpx.AsyncClient) -> str:
         email = f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
-        response = await client.post("/api/v1/auth/register",
-                                     json={"email": email, "password": PASSWORD, "fullName": "Bench Passenger"})
-        if response.status_code != 201:
-            raise RuntimeError(f"register: {response.status_code} {response.text}")
-        response = await client.post("/api/v1/auth/login",
-                                     json={"email": email, "password": PASSWORD, "deviceName": "bench"})
-        if response.status_code != 200:
-            raise RuntimeError(f"login: {response.status_code} {response.text}")
+        await post(client, "/api/v1/auth/register",
+                   {"email": email, "password": PASSWORD, "fullName": "Bench Passenger"}, 201)
+        response = await post(client, "/api/v1/auth/login",
+                              {"email": email, "password": PASSWORD, "deviceName": "bench"}, 200)
         return str(response.json()["accessToken"])
 
     async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
