@@ -46,7 +46,7 @@ from harness.load import LoadSpec
 from harness.locations import BENCH_DIR, run_async
 from harness.options import common_arguments, run_options, server_settings
 from harness.pgbench import pgbench_binary, prepare
-from harness.phases import Phase, PhasePlan, RunOptions, run_load, run_phases
+from harness.phases import Phase, PhasePlan, RunOptions, combine_rounds, run_load, run_phases
 from harness.report import (
     RSS_LIMIT_MB,
     Target,
@@ -205,16 +205,24 @@ async def _bookings(args: argparse.Namespace, sides: list[Side], pg_flight: Seed
 
 async def _storms(args: argparse.Namespace, sides: list[Side], options: RunOptions, sampler: Sampler,
                   outcome: Outcome, progress: Progress) -> None:
+    """Each side's events in `rounds` slices, the sides interleaved (A B A B) like the other phases,
+    each slice signed right before it is sent."""
+    rounds = max(1, args.rounds)
+    events = {side.label: payment_events(side.payments) for side in sides}
+    progress(f"webhook storm: {4 * args.storm_bookings} signed events (50% duplicates) per server in {rounds} "
+             f"round(s), {args.storm_clients} clients")
+    parts: dict[str, list[Phase]] = {side.label: [] for side in sides}
+    shuffled = {label: storm_requests(payloads, WEBHOOK_SECRET)[0] for label, payloads in events.items()}
+    for round_index in range(rounds):
+        for side in sides:
+            assert side.server is not None
+            bodies, headers = storm_requests(shuffled[side.label][round_index::rounds], WEBHOOK_SECRET, shuffle=False)
+            spec = LoadSpec(kind="http", client="raw", clients=args.storm_clients, base_url=side.server.base_url,
+                            method="POST", path="/webhooks/stripe", bodies=bodies, body_headers=headers, once=True,
+                            attempts=len(bodies), database=database_name(side.dsn), timeout=60.0)
+            parts[side.label].append(await run_load(spec, options, sampler, f"{side.name}: webhook storm"))
     for side in sides:
-        assert side.server is not None
-        bodies, headers = storm_requests(payment_events(side.payments), WEBHOOK_SECRET)
-        progress(f"webhook storm on {side.name}: {len(bodies)} signed events (50% duplicates), "
-                 f"{args.storm_clients} clients")
-        spec = LoadSpec(kind="http", client="raw", clients=args.storm_clients, base_url=side.server.base_url,
-                        method="POST", path="/webhooks/stripe", bodies=bodies, body_headers=headers, once=True,
-                        attempts=len(bodies), database=database_name(side.dsn), timeout=60.0)
-        outcome.storms[side.label] = await run_load(spec, options, sampler, f"{side.name}: webhook storm",
-                                                    profile_label=None)
+        outcome.storms[side.label] = combine_rounds(f"{side.name}: webhook storm", parts[side.label])
         outcome.ledgers[side.label] = await check_ledger(side.dsn, [p.booking_id for p in side.payments])
 
 

@@ -88,10 +88,11 @@ async def run_phases(plans: Sequence[PhasePlan], options: RunOptions, sampler: S
             spec = LoadSpec(**{**plan.spec.__dict__, "duration": plan.spec.duration / rounds,
                                "reference_start": round_index * 36**4 // rounds})
             parts[plan.name].append(await run_load(spec, options, sampler, plan.name, plan.profile_label))
-    return [_combine(plan.name, parts[plan.name]) for plan in plans]
+    return [combine_rounds(plan.name, parts[plan.name]) for plan in plans]
 
 
-def _combine(name: str, parts: list[Phase]) -> Phase:
+def combine_rounds(name: str, parts: list[Phase]) -> Phase:
+    """The rounds of one phase as one phase: their requests, windows and CPU added up."""
     if len(parts) == 1:
         phase = parts[0]
         phase.profile = summarize_profile(phase.profile_files, name) if phase.profile_files else []

@@ -42,10 +42,15 @@ def payment_events(payments: list[PendingPayment]) -> list[bytes]:
     return [json.dumps(event).encode() for event in events]
 
 
-def storm_requests(payloads: list[bytes], secret: str, seed: int = 7) -> tuple[list[bytes], list[dict[str, str]]]:
+def storm_requests(payloads: list[bytes], secret: str, seed: int = 7,
+                   shuffle: bool = True) -> tuple[list[bytes], list[dict[str, str]]]:
     """Every payload twice (50% duplicates), shuffled, each with its signature made now (Stripe's
-    tolerance is 5 minutes, so sign right before sending)."""
-    bodies = payloads + payloads
-    random.Random(seed).shuffle(bodies)
+    tolerance is 5 minutes, so sign right before sending). `shuffle=False`: the payloads as given
+    (already doubled and shuffled, e.g. one slice of a storm sent in rounds), only signed."""
+    if shuffle:
+        bodies = payloads + payloads
+        random.Random(seed).shuffle(bodies)
+    else:
+        bodies = list(payloads)
     now = int(time.time())
     return bodies, [{"Stripe-Signature": stripe_signature(body, secret, now)} for body in bodies]

@@ -100,6 +100,13 @@ def test_storm_sends_each_event_twice_each_signed_as_stripe_does() -> None:
         assert signature == expected
 
 
+def test_a_storm_sent_in_rounds_sends_the_same_requests() -> None:
+    payloads = [f'{{"id": "evt_{i}"}}'.encode() for i in range(7)]
+    storm, _ = storm_requests(payloads, "whsec_test")
+    slices = [storm_requests(storm[i::3], "whsec_test", shuffle=False)[0] for i in range(3)]
+    assert sorted(body for part in slices for body in part) == sorted(payloads * 2)
+
+
 def test_signature_is_what_the_product_verifies() -> None:
     signing = pytest.importorskip("ais.payments.sandbox.signing")
     assert stripe_signature(b"{}", "whsec_x", 1700000000) == signing.sign_payload(b"{}", "whsec_x", 1700000000)
