@@ -12,7 +12,7 @@ run on the same machine, with the ratio and the target:
      search against a constant-JSON FastAPI endpoint (bench/bare_app.py), at 64 connections;
   4. the RSS of every server worker under that load.
 
-    .venv/bin/python bench/perf.py            # ~5-6 minutes (the first run also builds the baseline)
+    .venv/bin/python bench/perf.py            # ~5 minutes (the first run also builds the baseline)
     .venv/bin/python bench/perf.py --quick    # ~2 minutes, for a smoke test; figures are rougher
 
 HTTP load comes from wrk (C; bench/wrk/load.lua gives every booking a fresh Idempotency-Key and
