@@ -145,10 +145,12 @@ async def run(args: argparse.Namespace) -> int:
                 stack.push_async_callback(sampler.detach_databases)
                 progress(f"starting {len(sides)} server(s) (ais serve --workers {args.workers}) and registering "
                          f"{args.users} users on each")
-                await asyncio.gather(*(_start(side, args, work, sampler) for side in sides))
-                for side in sides:
-                    assert side.server is not None
-                    stack.callback(stop_server, side.server)
+                stack.callback(_stop_servers, sides)
+                # Every start finishes (or fails) before an error is raised, so none is left running.
+                for failure in await asyncio.gather(*(_start(side, args, work, sampler) for side in sides),
+                                                    return_exceptions=True):
+                    if isinstance(failure, BaseException):
+                        raise failure
                 outcome = Outcome()
                 await _bookings(args, sides, pg_flight, options, sampler, outcome, progress)
                 await _storms(args, sides, options, sampler, outcome, progress)
@@ -162,6 +164,12 @@ async def run(args: argparse.Namespace) -> int:
     finally:
         options.close()
         sampler.stop()
+
+
+def _stop_servers(sides: list[Side]) -> None:
+    for side in sides:
+        if side.server is not None:
+            stop_server(side.server)
 
 
 async def _seed(side: Side, work: Path, storm_bookings: int) -> None:
