@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from harness.database import connect
+
 # SPEC §4: seats are given back exactly once on these; every other status holds or has sold them.
 SEAT_RELEASING = ["cancelled", "expired", "refunded"]
 
@@ -36,9 +38,7 @@ class CabinCheck:
 
 async def check_cabin(dsn: str, cabin_id: str, label: str) -> CabinCheck:
     """seats_available + seats of bookings holding or sold == capacity, never below 0."""
-    import asyncpg
-
-    connection = await asyncpg.connect(dsn)
+    connection = await connect(dsn)
     try:
         row = await connection.fetchrow(
             """
@@ -74,9 +74,7 @@ class LedgerCheck:
 
 async def check_ledger(dsn: str, booking_ids: list[str]) -> LedgerCheck:
     """After a webhook storm over `booking_ids`: one charge each, no entry twice, every event processed."""
-    import asyncpg
-
-    connection = await asyncpg.connect(dsn)
+    connection = await connect(dsn)
     ids: Any = booking_ids
     try:
         charges = await connection.fetchval(

@@ -7,13 +7,33 @@ import asyncio
 import contextlib
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from harness.codebase import Codebase, clean_environment
 
 ADMIN_DSN = os.environ.get("AIS_BENCH_ADMIN_DSN", "postgresql://root@127.0.0.1:5432/test")
+
+
+async def connect(dsn: str, patience: float = 60.0, **kwargs: Any) -> Any:
+    """An asyncpg connection, waiting while the server has no connection slot free: PostgreSQL is
+    shared (other test runs, and the servers under test keep their pools), so a slot freeing up in
+    a few seconds is normal, not a reason to abandon the run."""
+    import asyncpg
+
+    deadline = time.monotonic() + patience
+    delay = 0.25
+    while True:
+        try:
+            return await asyncpg.connect(dsn, **kwargs)
+        except (asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError):
+            if time.monotonic() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(2.0, delay * 2)
 
 
 def dsn_for(database: str) -> str:
@@ -39,11 +59,9 @@ def cli_environment(dsn: str, work_dir: Path) -> dict[str, str]:
 @contextlib.asynccontextmanager
 async def scratch_database(codebase: Codebase, work_dir: Path, keep: bool = False) -> AsyncIterator[str]:
     """A fresh database with the schema of `codebase` (migrated by its own command); dropped afterwards."""
-    import asyncpg
-
     check_local(ADMIN_DSN)
     name = f"ais_bench_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(ADMIN_DSN)
+    admin = await connect(ADMIN_DSN)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -56,7 +74,7 @@ async def scratch_database(codebase: Codebase, work_dir: Path, keep: bool = Fals
         if keep:
             print(f"(kept scratch database {name})")
         else:
-            admin = await asyncpg.connect(ADMIN_DSN)
+            admin = await connect(ADMIN_DSN)
             try:
                 await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             finally:

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
+from harness.database import connect
 from harness.load import LoadResult, LoadSpec
 
 SCRIPT = """\
@@ -41,9 +42,7 @@ def pgbench_binary() -> str:
 
 async def prepare(dsn: str) -> None:
     """The sequence that numbers pgbench's booking references (5 hex digits: a million bookings)."""
-    import asyncpg
-
-    connection = await asyncpg.connect(dsn)
+    connection = await connect(dsn)
     try:
         await connection.execute("CREATE SEQUENCE IF NOT EXISTS bench_pgbench_reference")
     finally:

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.database import ADMIN_DSN
+from harness.database import ADMIN_DSN, connect
 from harness.locations import CLK_TCK, sleep_until
 
 
@@ -169,10 +169,8 @@ class Sampler:
 
     async def attach_databases(self, *databases: str) -> None:
         """This run's databases: their backends count as "postgres", other databases' as "other"."""
-        import asyncpg
-
         self.databases = list(databases)
-        self._admin = await asyncpg.connect(ADMIN_DSN)
+        self._admin = await connect(ADMIN_DSN)
 
     async def detach_databases(self) -> None:
         if self._admin is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.codebase import Codebase
-from harness.database import cli_environment
+from harness.database import cli_environment, connect
 
 # (code, name, city, country, time zone) of the airports bench flights use when no demo data is there.
 AIRPORTS = [
@@ -43,10 +43,8 @@ async def seed_demo(codebase: Codebase, dsn: str, work_dir: Path, days: int = 30
 async def seed_flights(dsn: str, specs: Sequence[dict[str, Any]]) -> list[SeededFlight]:
     """Flights with an economy and a business cabin. Each spec: capacity, and optionally origin,
     destination, departure (aware datetime), number, fare_minor."""
-    import asyncpg
-
     now = datetime.now(UTC)
-    connection = await asyncpg.connect(dsn)
+    connection = await connect(dsn)
     seeded: list[SeededFlight] = []
     try:
         async with connection.transaction():
@@ -73,9 +71,7 @@ async def seed_flights(dsn: str, specs: Sequence[dict[str, Any]]) -> list[Seeded
 
 
 async def user_ids(dsn: str) -> list[str]:
-    import asyncpg
-
-    connection = await asyncpg.connect(dsn)
+    connection = await connect(dsn)
     try:
         return [str(row["id"]) for row in await connection.fetch("SELECT id FROM users ORDER BY created_at")]
     finally:
@@ -101,8 +97,6 @@ class PendingPayment:
 async def seed_pending_payments(dsn: str, count: int) -> list[PendingPayment]:
     """`count` one-passenger bookings in `pending`, each with one pending payment (as right after
     `POST /bookings/{id}/pay`), on a flight of their own whose cabin holds their seats."""
-    import asyncpg
-
     [flight] = await seed_flights(dsn, [{"capacity": count + 10, "number": "ZZ8000"}])
     now = datetime.now(UTC)
     expires = now + timedelta(minutes=40)
@@ -117,7 +111,7 @@ async def seed_pending_payments(dsn: str, count: int) -> list[PendingPayment]:
                     (uuid.uuid4(), booking_id, "reserved", "pending", now + timedelta(microseconds=1))]
         payments.append((payment_id, booking_id, f"cs_test_{uuid.uuid4().hex}", expires, now))
         seeded.append(PendingPayment(str(booking_id), str(payment_id)))
-    connection = await asyncpg.connect(dsn)
+    connection = await connect(dsn)
     try:
         async with connection.transaction():
             await connection.execute(
