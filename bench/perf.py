@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import shutil
 import sys
 import time
 import uuid
@@ -133,37 +134,55 @@ async def run(args: argparse.Namespace) -> int:
     options = run_options(args)
     try:
         with work_directory() as work:
-            async with contextlib.AsyncExitStack() as stack:
-                for side in sides:
-                    progress(f"scratch database for {side.name}: migrating with its own `ais db upgrade`, seeding")
-                    side.dsn = await stack.enter_async_context(scratch_database(side.code, work, args.keep_db))
-                    await _seed(side, work, args.storm_bookings)
-                search_path = await seed_search_flights(sides[0].dsn)
-                pg_flight = (await seed_flights(sides[0].dsn, [{"capacity": HOT_SEATS, "number": "ZZ9100"}]))[0]
-                await prepare(sides[0].dsn)
-                await sampler.attach_databases(*(database_name(side.dsn) for side in sides))
-                stack.push_async_callback(sampler.detach_databases)
-                progress(f"starting {len(sides)} server(s) (ais serve --workers {args.workers}) and registering "
-                         f"{args.users} users on each")
-                stack.callback(_stop_servers, sides)
-                # Every start finishes (or fails) before an error is raised, so none is left running.
-                for failure in await asyncio.gather(*(_start(side, args, work, sampler) for side in sides),
-                                                    return_exceptions=True):
-                    if isinstance(failure, BaseException):
-                        raise failure
-                outcome = Outcome()
-                await _bookings(args, sides, pg_flight, options, sampler, outcome, progress)
-                await _storms(args, sides, options, sampler, outcome, progress)
-                for side in sides[1:]:
-                    progress(f"stopping the {side.label} server")
-                    assert side.server is not None
-                    stop_server(side.server)
-                await _search(args, sides[0], search_path, work, options, sampler, outcome, progress)
-                progress("done")
-                return _summary(args, sides, outcome, sampler)
+            try:
+                return await _measure(args, sides, work, sampler, options, progress)
+            finally:
+                _keep_logs(args, work)
     finally:
         options.close()
         sampler.stop()
+
+
+async def _measure(args: argparse.Namespace, sides: list[Side], work: Path, sampler: Sampler, options: RunOptions,
+                   progress: Progress) -> int:
+    async with contextlib.AsyncExitStack() as stack:
+        for side in sides:
+            progress(f"scratch database for {side.name}: migrating with its own `ais db upgrade`, seeding")
+            side.dsn = await stack.enter_async_context(scratch_database(side.code, work, args.keep_db))
+            await _seed(side, work, args.storm_bookings)
+        search_path = await seed_search_flights(sides[0].dsn)
+        [pg_flight] = await seed_flights(sides[0].dsn, [{"capacity": HOT_SEATS, "number": "ZZ9100"}])
+        await prepare(sides[0].dsn)
+        await sampler.attach_databases(*(database_name(side.dsn) for side in sides))
+        stack.push_async_callback(sampler.detach_databases)
+        progress(f"starting {len(sides)} server(s) (ais serve --workers {args.workers}) and registering "
+                 f"{args.users} users on each")
+        stack.callback(_stop_servers, sides)
+        # Every start finishes (or fails) before an error is raised, so none is left running.
+        for failure in await asyncio.gather(*(_start(side, args, work, sampler) for side in sides),
+                                            return_exceptions=True):
+            if isinstance(failure, BaseException):
+                raise failure
+        outcome = Outcome()
+        await _bookings(args, sides, pg_flight, options, sampler, outcome, progress)
+        await _storms(args, sides, options, sampler, outcome, progress)
+        for side in sides[1:]:
+            progress(f"stopping the {side.label} server")
+            assert side.server is not None
+            stop_server(side.server)
+        await _search(args, sides[0], search_path, work, options, sampler, outcome, progress)
+        progress("done")
+        return _summary(args, sides, outcome, sampler)
+
+
+def _keep_logs(args: argparse.Namespace, work: Path) -> None:
+    """The servers' logs (one JSON line per request, and any error) outlive the work directory."""
+    if args.keep_logs is None:
+        return
+    args.keep_logs.mkdir(parents=True, exist_ok=True)
+    for log in sorted(work.glob("server-*.log")):
+        shutil.copy(log, args.keep_logs / log.name)
+    print(f"server logs kept in {args.keep_logs}")
 
 
 def _stop_servers(sides: list[Side]) -> None:
@@ -382,6 +401,8 @@ def _summary(args: argparse.Namespace, sides: list[Side], outcome: Outcome, samp
     failures = _failures(sides, outcome)
     for failure in failures:
         print(f"FAILED: {failure}")
+    if failures and args.keep_logs is None:
+        print("(--keep-logs DIR keeps the servers' logs, which say why a request failed)")
     missed = [t.measure for t in targets if t.met is False]
     if args.require_targets and missed:
         print(f"targets NOT MET: {', '.join(missed)}")
@@ -420,6 +441,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true",
                         help="a short run (~2 minutes): 4 s per phase in one round, 250 storm bookings, 16 users")
     parser.add_argument("--require-targets", action="store_true", help="exit 1 when a target is NOT MET")
+    parser.add_argument("--keep-logs", type=Path, default=None, metavar="DIR",
+                        help="copy the servers' logs into DIR at the end")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.rounds, args.warmup = 4.0, 1, 1.0
