@@ -14,7 +14,7 @@ BENCH_ARGS ?=
 
 # The two test passes share PostgreSQL and Redis; never run them side by side under `make -j`.
 .NOTPARALLEL:
-.PHONY: venv run test test-sqlite test-postgres test-faults lint check bench migration clean distclean
+.PHONY: venv run test test-sqlite test-postgres test-faults lint check bench bench-perf migration clean distclean
 
 venv: $(STAMP)
 
@@ -49,6 +49,11 @@ lint: venv
 	$(BIN)/mypy src
 
 check: lint test
+
+# The performance issue's measurements in one run and one summary table (bench/README.md):
+# `make bench-perf BENCH_ARGS="--quick"` for a ~2-minute smoke run.
+bench-perf: venv
+	$(BIN)/python bench/perf.py $(BENCH_ARGS)
 
 # Every bench/*.py that is a script (has a `__main__` guard); the others are shared modules.
 bench: venv

@@ -18,131 +18,52 @@ Target: HTTP bookings/s >= 50% of the raw conditional-update ceiling.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import (
-    LoadSpec,
-    Phase,
-    PhasePlan,
-    Sampler,
-    SeededFlight,
-    common_arguments,
-    describe_setup,
-    noise_lines,
-    phase_table,
-    register_users,
-    rss_lines,
-    run_async,
-    run_load,
-    run_options,
-    run_phases,
-    scratch_database,
-    seed_flights,
-    server_environment,
-    start_server,
-    stop_server,
-    work_directory,
-)
+from harness import codebase
+from harness.api import booking_body, register_users
+from harness.checks import CabinCheck, check_cabin
+from harness.database import database_name, scratch_database
+from harness.load import LoadSpec
+from harness.locations import run_async
+from harness.options import common_arguments, run_options, server_settings
+from harness.phases import Phase, PhasePlan, run_load, run_phases
+from harness.report import describe_setup, noise_lines, phase_table, rss_lines
+from harness.sampling import Sampler
+from harness.seeding import SeededFlight, seed_flights, user_ids
+from harness.servers import Server, server_environment, start_server, stop_server, work_directory
 
 TARGET_RATIO = 0.50
 HOT_SEATS = 1_000_000
 
 
-@dataclass
-class CabinCheck:
-    label: str
-    capacity: int
-    seats_available: int
-    seats_held_or_sold: int
-    bookings: int
-
-    @property
-    def oversold(self) -> int:
-        return max(0, self.seats_held_or_sold - self.capacity) + max(0, -self.seats_available)
-
-    @property
-    def consistent(self) -> bool:
-        return (self.seats_available + self.seats_held_or_sold == self.capacity and self.seats_available >= 0
-                and self.bookings <= self.capacity)
-
-    def describe(self) -> str:
-        verdict = "ok" if self.consistent and not self.oversold else "BROKEN"
-        return (f"  {self.label:<34} capacity {self.capacity:>9}  left {self.seats_available:>9}  "
-                f"held/sold {self.seats_held_or_sold:>7}  bookings {self.bookings:>7}  oversold {self.oversold}  "
-                f"{verdict}")
-
-
-async def check_cabin(dsn: str, flight: SeededFlight, label: str) -> CabinCheck:
-    import asyncpg
-
-    from ais.bookings.rules import HOLDING, SOLD
-
-    counted = sorted(status.value for status in HOLDING | SOLD)
-    connection = await asyncpg.connect(dsn)
-    try:
-        row = await connection.fetchrow(
-            """
-            SELECT c.capacity, c.seats_available,
-                   COALESCE(SUM(b.seat_count) FILTER (WHERE b.status = ANY($2::text[])), 0) AS held,
-                   COUNT(b.id) AS bookings
-            FROM cabins c LEFT JOIN bookings b ON b.cabin_id = c.id
-            WHERE c.id = $1::uuid GROUP BY c.id
-            """,
-            flight.cabin_id, counted,
-        )
-    finally:
-        await connection.close()
-    assert row is not None
-    return CabinCheck(label, row["capacity"], row["seats_available"], int(row["held"]), int(row["bookings"]))
-
-
-async def user_ids(dsn: str) -> list[str]:
-    import asyncpg
-
-    connection = await asyncpg.connect(dsn)
-    try:
-        return [str(row["id"]) for row in await connection.fetch("SELECT id FROM users")]
-    finally:
-        await connection.close()
-
-
-def booking_body(flight: SeededFlight, passengers: int) -> bytes:
-    return json.dumps({
-        "flightId": flight.flight_id,
-        "cabin": "economy",
-        "passengers": [{"firstName": f"Sara{i}", "lastName": "Alharbi", "type": "adult"} for i in range(passengers)],
-        "contactEmail": "sara@example.com",
-    }).encode()
-
-
 async def run(args: argparse.Namespace) -> int:
     sampler = Sampler().start()
+    code = codebase.current()
     try:
         with work_directory() as work:
-            async with scratch_database(args.keep_db) as dsn:
+            async with scratch_database(code, work, args.keep_db) as dsn:
                 raw_cond, raw_lock, raw_last, hot, small = await seed_flights(dsn, [
                     {"capacity": HOT_SEATS}, {"capacity": HOT_SEATS}, {"capacity": HOT_SEATS},
                     {"capacity": HOT_SEATS}, {"capacity": args.contention_seats},
                 ])
-                env = server_environment(args, dsn, work / "data")
-                server = await start_server(args.server, "ais.app:create_app", env, args.workers, work)
-                await sampler.attach_database(dsn.rsplit("/", 1)[1])
+                env = server_environment(dsn, work / "data", server_settings(args))
+                server = await start_server(code, args.server, "ais.app:create_app", env, args.workers, work)
+                await sampler.attach_databases(database_name(dsn))
                 try:
                     sampler.watch("ais", server.process.pid)
                     return await _phases(args, dsn, server, sampler, raw_cond, raw_lock, raw_last, hot, small)
                 finally:
                     stop_server(server)
-                    await sampler.detach_database()
+                    await sampler.detach_databases()
     finally:
         sampler.stop()
 
 
-async def _phases(args: argparse.Namespace, dsn: str, server, sampler: Sampler,  # type: ignore[no-untyped-def]
+async def _phases(args: argparse.Namespace, dsn: str, server: Server, sampler: Sampler,
                   raw_cond: SeededFlight, raw_lock: SeededFlight, raw_last: SeededFlight, hot: SeededFlight,
                   small: SeededFlight) -> int:
     tokens = await register_users(server.base_url, args.users)
@@ -169,7 +90,9 @@ async def _phases(args: argparse.Namespace, dsn: str, server, sampler: Sampler, 
         progress(f"{len(plans)} phases x {args.rounds} rounds")
         phases = await run_phases(plans, options, sampler)
         progress("HTTP: contention on a small cabin")
-        contention = LoadSpec(kind="http", client=args.loadgen, base_url=server.base_url, method="POST",
+        # A fixed number of attempts, which wrk (it runs for a duration) cannot do: the raw client.
+        client = "raw" if args.loadgen == "wrk" else args.loadgen
+        contention = LoadSpec(kind="http", client=client, base_url=server.base_url, method="POST",
                               path="/api/v1/bookings", bodies=[booking_body(small, n) for n in (1, 2, 3)],
                               tokens=tokens, idempotency=True, clients=args.contention_clients,
                               attempts=args.contention_attempts)
@@ -179,17 +102,18 @@ async def _phases(args: argparse.Namespace, dsn: str, server, sampler: Sampler, 
         options.close()
 
     checks = [
-        await check_cabin(dsn, raw_cond, "raw conditional cabin"),
-        await check_cabin(dsn, raw_lock, "raw row-lock cabin"),
-        *([] if args.skip_decrement_last else [await check_cabin(dsn, raw_last, "raw decrement-last cabin")]),
-        await check_cabin(dsn, hot, "HTTP hot cabin"),
-        await check_cabin(dsn, small, f"HTTP contention cabin ({args.contention_seats})"),
+        await check_cabin(dsn, raw_cond.cabin_id, "raw conditional cabin"),
+        await check_cabin(dsn, raw_lock.cabin_id, "raw row-lock cabin"),
+        *([] if args.skip_decrement_last else [await check_cabin(dsn, raw_last.cabin_id,
+                                                                 "raw decrement-last cabin")]),
+        await check_cabin(dsn, hot.cabin_id, "HTTP hot cabin"),
+        await check_cabin(dsn, small.cabin_id, f"HTTP contention cabin ({args.contention_seats})"),
     ]
     return _summary(args, server, sampler, phases, contended, checks)
 
 
-def _summary(args: argparse.Namespace, server, sampler: Sampler,  # type: ignore[no-untyped-def]
-             phases: list[Phase], contended: Phase, checks: list[CabinCheck]) -> int:
+def _summary(args: argparse.Namespace, server: Server, sampler: Sampler, phases: list[Phase], contended: Phase,
+             checks: list[CabinCheck]) -> int:
     raw_cond, raw_lock, http = phases[0], phases[1], phases[-1]
     small = checks[-1]
     created = contended.result.statuses.get("201", 0)

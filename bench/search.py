@@ -2,7 +2,7 @@
 FastAPI endpoint that runs one pooled 5-row query (bench/bare_app.py, same driver and pool
 settings), measured in the same run.
 
-    .venv/bin/python bench/search.py [--clients 16] [--duration 10] [--workers 1]
+    .venv/bin/python bench/search.py [--clients 16] [--duration 10] [--workers 1] [--loadgen wrk]
 
 Phases (the same route-day, five matching flights, among the demo timetable's ~600 flights):
   1. bare FastAPI + one 5-row query (the baseline);
@@ -10,108 +10,66 @@ Phases (the same route-day, five matching flights, among the demo timetable's ~6
      written back to the cache);
   3. AIS search, cached (served from the search cache);
   4. AIS search with `Cache-Control: no-store` (database only, the cache neither read nor written).
-Target: uncached search >= 60% of the bare endpoint's requests/s.
+Target: uncached (no-store) search >= 80% of the bare endpoint's requests/s. bench/perf.py
+measures this with wrk at 64 connections, and cached search against a constant-JSON endpoint.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import (
-    BENCH_DIR,
-    LoadSpec,
-    PhasePlan,
-    Sampler,
-    common_arguments,
-    describe_setup,
-    noise_lines,
-    phase_table,
-    rss_lines,
-    run_async,
-    run_options,
-    run_phases,
-    scratch_database,
-    seed_demo,
-    seed_flights,
-    server_environment,
-    start_server,
-    stop_server,
-    work_directory,
-)
+from harness import codebase
+from harness.api import seed_search_flights
+from harness.database import database_name, scratch_database
+from harness.load import LoadSpec
+from harness.locations import BENCH_DIR, run_async
+from harness.options import common_arguments, run_options, server_settings
+from harness.phases import PhasePlan, run_phases
+from harness.report import describe_setup, noise_lines, phase_table, rss_lines
+from harness.sampling import Sampler
+from harness.seeding import seed_demo
+from harness.servers import Server, server_environment, start_server, stop_server, work_directory
 
-TARGET_RATIO = 0.60
-ORIGIN, DESTINATION, ORIGIN_ZONE = "RUH", "JED", ZoneInfo("Asia/Riyadh")
-
-
-def _search_day() -> datetime:
-    return datetime.now(ORIGIN_ZONE).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=5)
-
-
-async def _seed(dsn: str) -> str:
-    """The demo timetable (one RUH→JED flight a day) plus four more RUH→JED flights on the search
-    day, so the search answers five flights, like the bare endpoint's five rows."""
-    await seed_demo(dsn)
-    day = _search_day()
-    await seed_flights(dsn, [
-        {"capacity": 180, "number": f"XY{100 + i}", "origin": ORIGIN, "destination": DESTINATION,
-         "departure": datetime.combine(day.date(), time(9 + 3 * i), tzinfo=ORIGIN_ZONE).astimezone(UTC)}
-        for i in range(4)
-    ])
-    return day.date().isoformat()
+TARGET_RATIO = 0.80  # the performance issue's; bench/perf.py measures it with cached search too
 
 
 async def run(args: argparse.Namespace) -> int:
     sampler = Sampler().start()
+    code = codebase.current()
     try:
         with work_directory() as work:
-            async with scratch_database(args.keep_db) as dsn:
-                day = await _seed(dsn)
-                env = server_environment(args, dsn, work / "data")
-                ais = await start_server(args.server, "ais.app:create_app", env, args.workers, work)
+            async with scratch_database(code, work, args.keep_db) as dsn:
+                await seed_demo(code, dsn, work)
+                path = await seed_search_flights(dsn)
+                env = server_environment(dsn, work / "data", server_settings(args))
+                ais = await start_server(code, args.server, "ais.app:create_app", env, args.workers, work)
                 bare = None
                 try:
                     sampler.watch("ais", ais.process.pid)
                     bare_env = {**env, "PYTHONPATH": str(BENCH_DIR)}
                     bare_kind = "uvicorn" if args.server == "ais" else args.server
-                    bare = await start_server(bare_kind, "bare_app:create_app", bare_env, args.workers, work)
+                    bare = await start_server(code, bare_kind, "bare_app:create_app", bare_env, args.workers, work)
                     sampler.watch("bare", bare.process.pid)
-                    await sampler.attach_database(dsn.rsplit("/", 1)[1])
-                    return await _phases(args, ais, bare, sampler, day)
+                    await sampler.attach_databases(database_name(dsn))
+                    return await _phases(args, ais, bare, sampler, path)
                 finally:
                     stop_server(ais)
                     if bare is not None:
                         stop_server(bare)
-                    await sampler.detach_database()
+                    await sampler.detach_databases()
     finally:
         sampler.stop()
 
 
-async def _invalidate_cache(redis_db: int) -> None:
-    """Entries an earlier run left in this Redis database (same route-day, another scratch
-    database) must not be served: bump the search cache version, as the product does."""
-    from redis.asyncio import Redis
-
-    from ais.cache.search_cache import VERSION_KEY
-
-    client = Redis(host="127.0.0.1", port=6379, db=redis_db)
-    try:
-        await client.incr(VERSION_KEY)
-    finally:
-        await client.aclose()
-
-
-async def _phases(args: argparse.Namespace, ais, bare, sampler: Sampler, day: str) -> int:  # type: ignore[no-untyped-def]
+async def _phases(args: argparse.Namespace, ais: Server, bare: Server, sampler: Sampler, path: str) -> int:
     import httpx
 
-    path = f"/api/v1/flights/search?from={ORIGIN}&to={DESTINATION}&date={day}&passengers=1&cabin=economy"
-    if args.redis_db >= 0:
-        await _invalidate_cache(args.redis_db)
+    # `no-cache` answers from the database and refreshes the cached entry, so an entry that an
+    # earlier run (another scratch database, same route-day) left in this Redis db is replaced.
     async with httpx.AsyncClient(base_url=ais.base_url) as client:
         found = (await client.get(path, headers={"Cache-Control": "no-cache"})).json()
         bare_rows = (await client.get(f"{bare.base_url}/bare/flights")).json()
@@ -132,7 +90,9 @@ async def _phases(args: argparse.Namespace, ais, bare, sampler: Sampler, day: st
     finally:
         options.close()
 
-    bare_phase, uncached, cached = phases[0], phases[1], phases[2]
+    # The performance issue's uncached figure is the no-store one (no cache write either).
+    bare_phase, cached = phases[0], phases[2]
+    uncached = phases[3] if len(phases) > 3 else phases[1]
     ratio = uncached.result.rate / bare_phase.result.rate if bare_phase.result.rate else 0.0
     cached_ratio = cached.result.rate / bare_phase.result.rate if bare_phase.result.rate else 0.0
     lines = [
@@ -146,7 +106,7 @@ async def _phases(args: argparse.Namespace, ais, bare, sampler: Sampler, day: st
         "",
         *phase_table(phases, "req/s"),
         "",
-        f"  uncached search {uncached.result.rate:.1f} req/s / bare one-query endpoint {bare_phase.result.rate:.1f} "
+        f"  {uncached.name} {uncached.result.rate:.1f} req/s / bare one-query endpoint {bare_phase.result.rate:.1f} "
         f"req/s = {ratio:.1%} (target >= {TARGET_RATIO:.0%}): {'PASS' if ratio >= TARGET_RATIO else 'BELOW'}",
         f"  cached search {cached.result.rate:.1f} req/s = {cached_ratio:.1%} of the bare endpoint",
         *rss_lines(sampler, "ais", [phase.name for phase in phases[1:]]),
