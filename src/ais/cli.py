@@ -171,7 +171,7 @@ def _run(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
 def _database_problem(settings: Settings, exc: BaseException) -> str:
     reason = _first_line(exc)
     hint = "is DATABASE_URL right and the database running?"
-    if "no such table" in reason or "does not exist" in reason and "relation" in reason:
+    if "no such table" in reason or ("does not exist" in reason and "relation" in reason):
         hint = "run `ais db upgrade` first"
     return f"Database error on {_shown_url(settings.effective_database_url)}: {reason} ({hint})"
 

@@ -42,13 +42,14 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _timed(check: Callable[[], Awaitable[dict[str, Any] | None]], timeout: float) -> dict[str, Any]:
+async def _timed(check: Callable[[], Awaitable[dict[str, Any] | None]], seconds: float) -> dict[str, Any]:
     started = time.perf_counter()
     result: dict[str, Any] = {"status": "ok"}
     try:
-        result.update(await asyncio.wait_for(check(), timeout) or {})
+        details = await asyncio.wait_for(check(), seconds)
+        result.update(details or {})
     except TimeoutError:
-        result = {"status": "down", "error": f"no answer within {timeout:g} s"}
+        result = {"status": "down", "error": f"no answer within {seconds:g} s"}
     except SchemaNotAtHead as exc:
         result = {"status": "down", "error": str(exc)}
     except Exception as exc:
