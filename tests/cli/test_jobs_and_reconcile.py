@@ -19,7 +19,6 @@ from sqlalchemy import update
 from ais.bookings.models import Booking
 from ais.config import Settings
 from ais.db.base import utcnow
-from ais.ops import running_server
 from ais.runtime import Runtime
 from tests.cli.support import Operator, assert_one_line_error, free_port, query, running, stop, wait_until_answers
 from tests.factories import book, new_flight, new_user
@@ -75,9 +74,13 @@ def test_the_job_runner_outside_production_needs_a_server_to_reach(operator: Ope
     assert_one_line_error(operator.run("worker"), 2, "No running AIS server", "PUBLIC_BASE_URL")
 
 
-async def test_reconcile_repairs_a_payment_whose_webhook_was_lost(operator: Operator, operator_runtime: Runtime):
-    port = free_port()  # never 8000: the CLI must find it in the data dir
+@pytest.mark.parametrize("found_by", ["data dir", "PUBLIC_BASE_URL"])
+async def test_reconcile_repairs_a_payment_whose_webhook_was_lost(operator: Operator, operator_runtime: Runtime,
+                                                                  found_by: str):
+    port = free_port()  # never 8000: the CLI must find it in the data dir (or be told)
     base = f"http://127.0.0.1:{port}"
+    if found_by == "PUBLIC_BASE_URL":
+        operator.env["PUBLIC_BASE_URL"] = base
     flight = await new_flight(operator_runtime)
     with running(operator.start("serve", "--port", str(port), "--no-demo", SANDBOX_WEBHOOK_DELIVERY="off")) as server:
         wait_until_answers(f"{base}/health/live", server)
@@ -115,6 +118,8 @@ def test_reconcile_without_a_running_server_says_so_in_one_line(operator: Operat
     assert operator.run("db", "upgrade").code == 0
     assert_one_line_error(operator.run("reconcile", "--dry-run"), 2, "No running AIS server", "ais serve")
     # A record left by a server that was killed (its process is gone) is not trusted either.
+    from ais.ops import running_server
+
     running_server.announce(operator.data_dir, "http://127.0.0.1:8000", pid=_dead_pid())
     assert_one_line_error(operator.run("reconcile", "--dry-run"), 2, "No running AIS server")
 
