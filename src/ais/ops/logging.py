@@ -87,6 +87,8 @@ def configure_logging(level: str = "INFO", *, production: bool = False) -> None:
     root.setLevel(numeric)
     for noisy in ("uvicorn.access",):
         logging.getLogger(noisy).disabled = True
+    # Alembic announces each of its plugins when imported (the readiness check reads its scripts).
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
