@@ -100,6 +100,12 @@ def test_two_workers_metrics_add_up_on_every_scrape(operator: Operator):
         with ThreadPoolExecutor(max_workers=12) as pool:
             assert set(pool.map(hit, range(requests))) == {200}
         counts = [_live_count(httpx.get(f"{base}/metrics", timeout=10).text) for _ in range(6)]
+        # The jobs running inside the server processes show in the same scrape.
+        deadline = time.monotonic() + 40
+        while "ais_job_runs_total{" not in (jobs := httpx.get(f"{base}/metrics", timeout=10).text):
+            assert time.monotonic() < deadline, "no job metrics in /metrics"
+            time.sleep(1)
+        assert 'task="send_due_messages"' in jobs or 'task="expire_stale_holds"' in jobs
         metric_dir = operator.data_dir / "metrics" / f"serve-{port}"
         pids = {match.group(1) for path in metric_dir.iterdir()
                 if (match := re.match(r"\w+_(\d+)\.db$", path.name))}
