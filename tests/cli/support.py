@@ -64,8 +64,9 @@ class Operator:
         name = f"{args[0]}-{secrets.token_hex(3)}"
         out_path, err_path = self.data_dir.parent / f"{name}.out", self.data_dir.parent / f"{name}.err"
         with out_path.open("w") as out, err_path.open("w") as err:
+            # A session of its own: cleanup can then reach the server's worker processes too.
             process = subprocess.Popen([AIS, *args], env=self.environment(**extra), cwd=self.data_dir.parent,
-                                       stdout=out, stderr=err, text=True)
+                                       stdout=out, stderr=err, text=True, start_new_session=True)
         return Started(process, out_path, err_path)
 
 
@@ -147,13 +148,26 @@ def stop(started: Started, timeout: float = 40) -> Result:
 
 @contextmanager
 def running(started: Started) -> Iterator[Started]:
-    """Stop (and at worst kill) the process whatever the test does."""
+    """Stop (and at worst kill) the process and every process it started, whatever the test does."""
     try:
         yield started
     finally:
         if started.process.poll() is None:
             started.process.kill()
             started.process.wait()
+        try:
+            os.killpg(started.process.pid, signal.SIGKILL)  # children left behind, if any
+        except ProcessLookupError:
+            pass
+
+
+def group_alive(started: Started) -> bool:
+    """Whether any process of the command's session (its server workers, say) is still running."""
+    try:
+        os.killpg(started.process.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def query(url: str, sql: str) -> list[tuple[object, ...]]:

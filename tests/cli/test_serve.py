@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.cli.support import AIS, Operator, free_port, running, stop, wait_until_answers
+from tests.cli.support import AIS, Operator, free_port, group_alive, running, stop, wait_until_answers
 
 
 def test_serve_starts_answers_and_stops_on_sigterm(operator: Operator):
@@ -109,7 +109,12 @@ def test_two_workers_metrics_add_up_on_every_scrape(operator: Operator):
         metric_dir = operator.data_dir / "metrics" / f"serve-{port}"
         pids = {match.group(1) for path in metric_dir.iterdir()
                 if (match := re.match(r"\w+_(\d+)\.db$", path.name))}
-        stop(server)
+        result = stop(server)
+        assert result.code == 0, result
+        deadline = time.monotonic() + 10
+        while group_alive(server) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not group_alive(server), "worker processes outlived `ais serve`"
 
     assert len(pids) >= 2, pids  # both worker processes wrote samples…
     assert counts == [before + requests] * len(counts), (before, counts)  # …and every scrape adds them all
