@@ -3,8 +3,12 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Rebuilt only when the pinned dependencies or the package metadata change.
-STAMP := $(VENV)/.installed
+# Two locks generated from pyproject.toml (`make lock`): requirements.lock holds what the app needs
+# to run (`make run`, the image); requirements-dev.lock adds the test and lint tools (`make test`,
+# `make lint`, CI). Each install is redone only when its lock or the package metadata change.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+PIP := $(BIN)/python -m pip install --disable-pip-version-check --progress-bar on
 PYTEST := $(BIN)/pytest -q -p no:cacheprovider
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x tests/test_smoke.py"`.
@@ -14,15 +18,32 @@ BENCH_ARGS ?=
 
 # The two test passes share PostgreSQL and Redis; never run them side by side under `make -j`.
 .NOTPARALLEL:
-.PHONY: venv run test test-sqlite test-postgres test-faults lint check bench bench-perf migration clean distclean
+.PHONY: venv venv-dev lock run test test-sqlite test-postgres test-faults lint check bench bench-perf migration clean distclean
 
-venv: $(STAMP)
+venv: $(RUNTIME_STAMP)
+venv-dev: $(DEV_STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check --quiet -r requirements.lock
-	$(BIN)/python -m pip install --disable-pip-version-check --quiet --no-deps -e .
+$(VENV)/bin/python:
+	@echo "==> creating the virtualenv $(VENV) ($(PYTHON) -m venv)"
+	@$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME_STAMP): requirements.lock pyproject.toml | $(VENV)/bin/python
+	@echo "==> installing the runtime dependencies into $(VENV): $$(grep -c '==' requirements.lock) pinned packages from requirements.lock (about a minute the first time)"
+	$(PIP) -r requirements.lock
+	@echo "==> installing AIS itself (editable)"
+	$(PIP) --quiet --no-deps -e .
 	@touch $@
+
+$(DEV_STAMP): requirements-dev.lock pyproject.toml | $(VENV)/bin/python
+	@echo "==> installing the runtime and development dependencies into $(VENV): $$(grep -c '==' requirements-dev.lock) pinned packages from requirements-dev.lock (a few minutes the first time)"
+	$(PIP) -r requirements-dev.lock
+	@echo "==> installing AIS itself (editable)"
+	$(PIP) --quiet --no-deps -e .
+	@touch $@ $(RUNTIME_STAMP)
+
+# Regenerate both locks from pyproject.toml (after changing a dependency there).
+lock:
+	bash scripts/lock_requirements.sh
 
 # `make run ARGS="--port 9000"` passes options to `ais serve`.
 run: venv
@@ -33,18 +54,18 @@ run: venv
 # AIS_TEST_PG_ADMIN_DSN (default postgresql://root@127.0.0.1:5432/test).
 test: test-sqlite test-postgres test-faults
 
-test-sqlite: venv
+test-sqlite: venv-dev
 	AIS_TEST_DB=sqlite $(PYTEST) -m "not faults" $(PYTEST_ARGS)
 
-test-postgres: venv
+test-postgres: venv-dev
 	AIS_TEST_DB=postgres AIS_TEST_REDIS_URL=$(TEST_REDIS_URL) $(PYTEST) -m "not faults" $(PYTEST_ARGS)
 
 # The fault tests (marked `faults`): private PostgreSQL clusters (PostgreSQL 15 server binaries,
 # AIS_TEST_PG_BIN), redis-servers and `ais serve` processes that the tests stop, freeze and kill.
-test-faults: venv
+test-faults: venv-dev
 	AIS_TEST_DB=postgres AIS_TEST_REDIS_URL=$(TEST_REDIS_URL) $(PYTEST) -m faults $(PYTEST_ARGS)
 
-lint: venv
+lint: venv-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
 
@@ -52,18 +73,18 @@ check: lint test
 
 # The performance issue's measurements in one run and one summary table (bench/README.md):
 # `make bench-perf BENCH_ARGS="--quick"` for a ~2-minute smoke run.
-bench-perf: venv
+bench-perf: venv-dev
 	$(BIN)/python bench/perf.py $(BENCH_ARGS)
 
 # Every bench/*.py that is a script (has a `__main__` guard); the others are shared modules.
-bench: venv
+bench: venv-dev
 	@set -e; found=0; for script in bench/*.py; do \
 		grep -q "__name__ == .__main__." "$$script" 2>/dev/null || continue; found=1; \
 		echo "== $$script"; $(BIN)/python "$$script" $(BENCH_ARGS); \
 	done; [ $$found = 1 ] || echo "no benchmark scripts in bench/"
 
 # Pre-release only: rebuild the single initial migration from the models.
-migration: venv
+migration: venv-dev
 	bash scripts/regenerate_initial_migration.sh
 
 # Build and tool caches. Leaves .venv and the embedded database in var/ alone.

@@ -20,10 +20,11 @@ from tests.conftest import BACKEND
 
 ENV_NAMES = (
     "AIS_ENV", "AIS_DATA_DIR", "DATABASE_URL", "REDIS_URL", "JWT_SECRET", "REFRESH_TOKEN_PEPPER",
-    "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "SMTP_URL", "SENTRY_DSN",
+    "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "SMTP_URL", "SENTRY_DSN", "PUBLIC_BASE_URL",
+    "METRICS_TOKEN",
 )
 REQUIRED = ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "REFRESH_TOKEN_PEPPER", "STRIPE_SECRET_KEY",
-            "STRIPE_WEBHOOK_SECRET")
+            "STRIPE_WEBHOOK_SECRET", "PUBLIC_BASE_URL", "SMTP_URL")
 
 
 @pytest.fixture(autouse=True)
@@ -42,9 +43,12 @@ def strong_production(**overrides: Any) -> Settings:
         "refresh_token_pepper": secrets.token_urlsafe(48),
         "stripe_secret_key": "sk_live_" + secrets.token_hex(12),
         "stripe_webhook_secret": "whsec_" + secrets.token_hex(16),
+        "public_base_url": "https://api.example.com",
+        "smtp_url": "smtp://mailer:pw@mail.example.com:587",
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    # None means "not set at all" (PUBLIC_BASE_URL has a local default that only counts when set).
+    return Settings(_env_file=None, **{k: v for k, v in values.items() if v is not None})  # type: ignore[call-arg]
 
 
 def production_error(settings: Settings) -> str:
@@ -84,8 +88,8 @@ def test_each_required_setting_alone_stops_production(missing):
 
 
 def test_jwt_secret_length_counts_bytes_not_characters():
-    assert "JWT_SECRET" not in production_error(strong_production(jwt_secret="x" * 32, redis_url=None))
-    arabic = "سر" * 8  # 16 characters, 32 bytes in UTF-8
+    assert "JWT_SECRET" not in production_error(strong_production(jwt_secret=secrets.token_hex(16), redis_url=None))
+    arabic = "أبجدهوزحطيكلمنسع"  # 16 characters, 32 bytes in UTF-8
     assert len(arabic) < 32 <= len(arabic.encode())
     assert "JWT_SECRET" not in production_error(strong_production(jwt_secret=arabic, redis_url=None))
 
@@ -115,6 +119,8 @@ def test_production_reads_the_documented_environment_variables(monkeypatch, tmp_
         "REFRESH_TOKEN_PEPPER": secrets.token_urlsafe(40),
         "STRIPE_SECRET_KEY": "sk_live_abc",
         "STRIPE_WEBHOOK_SECRET": "whsec_abc",
+        "PUBLIC_BASE_URL": "https://api.example.com",
+        "SMTP_URL": "smtps://mailer:pw@mail.example.com",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -245,3 +251,113 @@ async def test_a_url_with_libpq_sslmode_connects(database_url):
             assert (await connection.execute(text("SELECT 1"))).scalar() == 1
     finally:
         await engine.dispose()
+
+
+# --- weak secrets, live keys, production URLs (issue 7, items 8, 9, 15) -------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "named", "reason"),
+    [
+        ({"jwt_secret": "a" * 40}, "JWT_SECRET", "single repeated character"),
+        ({"refresh_token_pepper": "Z" * 64}, "REFRESH_TOKEN_PEPPER", "single repeated character"),
+        ({"jwt_secret": "ab" * 32}, "JWT_SECRET", "repeated pattern"),
+        ({"jwt_secret": "changeme-please-to-something-secure-2026"}, "JWT_SECRET", "placeholder"),
+        ({"refresh_token_pepper": "<your-secret-here, at least 32 bytes long>"}, "REFRESH_TOKEN_PEPPER",
+         "placeholder"),
+        ({"jwt_secret": "tooshort"}, "JWT_SECRET", "32 random bytes"),
+        ({"stripe_webhook_secret": "whsec_" + "x" * 32}, "STRIPE_WEBHOOK_SECRET", "single repeated character"),
+        ({"stripe_secret_key": "sk_live_REPLACE_ME_WITH_YOUR_KEY"}, "STRIPE_SECRET_KEY", "placeholder"),
+        ({"metrics_token": "1" * 40}, "METRICS_TOKEN", "single repeated character"),
+        ({"metrics_token": "short"}, "METRICS_TOKEN", "32 random bytes"),
+    ],
+)
+def test_production_refuses_weak_secrets_naming_each(changes, named, reason):
+    message = production_error(strong_production(**changes))
+    assert f"{named} is weak" in message and reason in message, message
+    for value in changes.values():
+        assert value not in message  # never repeats the secret
+
+
+def test_production_refuses_one_secret_used_twice():
+    shared = secrets.token_urlsafe(48)
+    message = production_error(strong_production(jwt_secret=shared, refresh_token_pepper=shared))
+    assert "REFRESH_TOKEN_PEPPER is weak (the same value as JWT_SECRET)" in message
+    assert shared not in message
+
+    message = production_error(strong_production(jwt_secret=shared, stripe_webhook_secret=shared))
+    assert "STRIPE_WEBHOOK_SECRET is weak (the same value as JWT_SECRET)" in message
+
+    pepper = secrets.token_urlsafe(48)
+    message = production_error(strong_production(refresh_token_pepper=pepper, metrics_token=pepper))
+    assert "METRICS_TOKEN is weak (the same value as REFRESH_TOKEN_PEPPER)" in message
+
+
+def test_all_weak_secrets_are_named_in_one_message():
+    message = production_error(strong_production(jwt_secret="a" * 40, refresh_token_pepper="a" * 40,
+                                                 stripe_webhook_secret="whsec_xxxxxxxxxxxxxxxx"))
+    assert message.count("\n") == 0
+    for name in ("JWT_SECRET", "REFRESH_TOKEN_PEPPER", "STRIPE_WEBHOOK_SECRET"):
+        assert f"{name} is weak" in message
+
+
+def test_random_secrets_are_never_taken_for_weak_ones():
+    for _ in range(500):
+        settings = strong_production(jwt_secret=secrets.token_urlsafe(32), refresh_token_pepper=secrets.token_hex(32),
+                                     metrics_token=secrets.token_urlsafe(24),
+                                     stripe_webhook_secret="whsec_" + secrets.token_urlsafe(24))
+        assert settings.production_problems() == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"public_base_url": None}, "PUBLIC_BASE_URL is missing"),
+        ({"public_base_url": "http://api.example.com"}, "PUBLIC_BASE_URL must be an https:// URL"),
+        ({"public_base_url": "https://"}, "PUBLIC_BASE_URL must be an https:// URL"),
+        ({"smtp_url": None}, "SMTP_URL is missing"),
+        ({"smtp_url": "mail.example.com:25"}, "SMTP_URL must look like smtp://"),
+    ],
+)
+def test_production_requires_an_https_public_url_and_smtp(changes, needle):
+    assert needle in production_error(strong_production(**changes))
+
+
+def test_production_reads_public_base_url_and_smtp_from_the_environment(monkeypatch):
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://api.example.com")
+    monkeypatch.setenv("SMTP_URL", "smtp://mail.example.com:587")
+    settings = Settings(_env_file=None, ais_env="production")  # type: ignore[call-arg]
+    message = production_error(settings)
+    assert "PUBLIC_BASE_URL" not in message and "SMTP_URL" not in message
+
+
+@pytest.mark.parametrize("prefix", ["sk_live_", "rk_live_"])
+def test_a_live_stripe_key_is_refused_outside_production(tmp_path, prefix):
+    key = prefix + secrets.token_hex(12)
+    settings = Settings(_env_file=None, ais_data_dir=tmp_path, stripe_secret_key=key)  # type: ignore[call-arg]
+    with pytest.raises(ConfigurationError) as raised:
+        settings.check_startup()
+    message = str(raised.value)
+    assert "STRIPE_SECRET_KEY" in message and "live key" in message and "AIS_ENV=production" in message
+    assert key not in message
+
+    strong_production(stripe_secret_key=key).check_startup()  # production is where it belongs
+    Settings(_env_file=None, stripe_secret_key="sk_test_" + secrets.token_hex(12)).check_startup()  # type: ignore[call-arg]
+
+
+def test_create_app_refuses_a_live_key_outside_production(tmp_path):
+    from ais.app import create_app
+
+    settings = Settings(_env_file=None, ais_data_dir=tmp_path,  # type: ignore[call-arg]
+                        stripe_secret_key="sk_live_" + secrets.token_hex(12)).with_embedded_secrets()
+    with pytest.raises(ConfigurationError, match="live key"):
+        create_app(settings)
+
+
+def test_the_sandbox_never_runs_with_a_live_key():
+    from ais.payments.sandbox.config import SandboxConfig
+
+    for prefix in ("sk_live_", "rk_live_"):
+        with pytest.raises(ValueError, match="live key"):
+            SandboxConfig(secret_key=prefix + secrets.token_hex(12), webhook_secret="whsec_" + secrets.token_hex(8),
+                          public_base_url="http://127.0.0.1:9999")

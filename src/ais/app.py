@@ -14,6 +14,7 @@ from ais.openapi_operations import operation_id
 from ais.ops.api_docs import install_api_docs
 from ais.ops.errors_http import install_error_handlers
 from ais.ops.logging import configure_logging, get_logger
+from ais.ops.metrics import process_exiting
 from ais.ops.middleware import RequestContextMiddleware
 from ais.runtime import Runtime
 
@@ -28,7 +29,8 @@ Every response carries `X-Correlation-Id`.
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    settings.check_startup()  # settings built in code (tests, embedding) get the same refusals
+    configure_logging(settings.log_level, production=settings.is_production)
     _init_sentry(settings)
     runtime = Runtime.create(settings)
     sandbox_app = None if settings.is_production else _sandbox_app(settings)
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if sandbox_app is not None:
                 await sandbox_of(sandbox_app).close()
             await runtime.close()
+            process_exiting()
 
     app = FastAPI(
         title="AIS airline booking API",

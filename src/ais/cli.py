@@ -1,54 +1,121 @@
 """The `ais` command: serve the API, run the periodic jobs, migrate, seed, manage admins,
-back up and restore the database (SPEC §11).
+reconcile payments, back up and restore the database.
 
-Every command reads the same settings as the server (`ais.config.get_settings`), so
-`AIS_ENV=production` fails fast here too, with the one message naming every problem.
+Every command reads the same settings as the server (`ais.config.get_settings`), so a refused
+setting stops it the same way. Exit codes (the same for every command): 0 success, 2 a
+configuration or usage error (a bad or missing setting, a refused key, a busy port, a wrong
+option), 1 a runtime failure; each with one line on stderr saying what to do, never a traceback
+(an unexpected error's traceback goes to `$AIS_DATA_DIR/log/cli-errors.log`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
-import secrets
-import sqlite3
-import subprocess
+import signal
+import socket
+import sys
+import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
+
+# Typer vendors its own click; its usage errors are these classes, not the `click` package's.
+from typer._click import exceptions as click_errors
 
 from ais import __version__
 from ais.config import ConfigurationError, Settings, get_settings
-from ais.db.urls import is_sqlite
 from ais.runtime import Runtime
 
 T = TypeVar("T")
 
-app = typer.Typer(
-    name="ais",
-    help="AIS: an airline booking backend that keeps seats and money right.",
-    no_args_is_help=True,
-    add_completion=False,
-    # Locals in a traceback would print the settings, secrets included.
-    pretty_exceptions_show_locals=False,
-    rich_markup_mode="markdown",
-)
-db_app = typer.Typer(help="Schema migrations (Alembic).", no_args_is_help=True)
-app.add_typer(db_app, name="db")
+CONFIGURATION_ERROR = 2
+RUNTIME_FAILURE = 1
+PASSWORD_ATTEMPTS = 3
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
+class _Stopped(Exception):
+    """SIGTERM arrived: stop gracefully, clean up, exit 0."""
+
+
+class _AisCommand(typer.Typer):
+    """Runs a command so that every outcome is an exit code plus at most one line on stderr."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().__call__(*args, **kwargs)
+        except click_errors.NoArgsIsHelpError:
+            sys.exit(CONFIGURATION_ERROR)  # the help was shown
+        except click_errors.UsageError as exc:
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            _line(f"Error: {exc.format_message()}{hint}")
+            sys.exit(CONFIGURATION_ERROR)
+        except click_errors.ClickException as exc:
+            _line(f"Error: {exc.format_message()}")
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            _line("Aborted.")
+            sys.exit(RUNTIME_FAILURE)
+        except KeyboardInterrupt:
+            _line("Interrupted.")
+            sys.exit(130)
+        except Exception as exc:
+            _line(f"Unexpected error: {type(exc).__name__}: {_first_line(exc)} ({_record_traceback()})")
+            sys.exit(RUNTIME_FAILURE)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+app = _AisCommand(
+    name="ais",
+    help="AIS: an airline booking backend that keeps seats and money right.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,  # never a traceback on the terminal: _AisCommand prints one line
+    rich_markup_mode="markdown",
+)
+db_app = typer.Typer(help="Schema migrations (Alembic).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _line(message: str) -> None:
     err.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _record_traceback() -> str:
+    """Keep the traceback of an unexpected error in the data dir's log, for whoever investigates."""
+    directory = Path(os.environ.get("AIS_DATA_DIR") or "var") / "log"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "cli-errors.log"
+        with path.open("a") as log:
+            log.write(f"--- {datetime.now(UTC).isoformat()} ais {' '.join(sys.argv[1:])}\n")
+            log.write(traceback.format_exc())
+    except OSError:
+        return "no traceback kept: the data dir is not writable"
+    return f"traceback in {path}"
+
+
+def _fail(message: str, code: int = RUNTIME_FAILURE) -> typer.Exit:
+    _line(message)
     return typer.Exit(code)
 
 
@@ -56,18 +123,37 @@ def _settings() -> Settings:
     try:
         return get_settings()
     except ConfigurationError as exc:
-        raise _fail(str(exc), 2) from None
+        raise _fail(str(exc), CONFIGURATION_ERROR) from None
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
         )
-        raise _fail(f"Invalid configuration: {problems}.", 2) from None
+        raise _fail(f"Invalid configuration: {problems}.", CONFIGURATION_ERROR) from None
+
+
+def _settings_reaching_the_server() -> Settings:
+    """The settings of a command that talks to the payment provider. Outside production (without
+    STRIPE_API_BASE) that is the sandbox of the running `ais serve`: its URL comes from the data dir
+    or PUBLIC_BASE_URL, never from a guessed port, where another program would be sent the key."""
+    from ais.ops.running_server import running_server_url, server_file
+
+    settings = _settings()
+    if settings.is_production or settings.stripe_api_base or settings.public_base_url_is_set:
+        return settings
+    url = running_server_url(settings.ais_data_dir)
+    if url is None:
+        raise _fail(
+            f"No running AIS server found ({server_file(settings.ais_data_dir)} names none): start `ais serve` "
+            "with the same AIS_DATA_DIR, or set PUBLIC_BASE_URL (or STRIPE_API_BASE) to reach its payment sandbox.",
+            CONFIGURATION_ERROR,
+        )
+    return settings.model_copy(update={"public_base_url": url})
 
 
 def _run(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
-    """Run one async unit of work with its own engine, closed afterwards."""
-
-    from sqlalchemy.exc import DBAPIError
+    """Run one async unit of work with its own engine, closed afterwards; a database that cannot
+    be reached is one line, not a traceback."""
+    from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError
 
     async def main() -> T:
         runtime = Runtime.create(settings)
@@ -78,12 +164,16 @@ def _run(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
-    except (DBAPIError, OSError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise _fail(
-            f"Database error on {_shown_url(settings.effective_database_url)}: {reason} "
-            "(is DATABASE_URL right, and has `ais db upgrade` run?)"
-        ) from None
+    except (DBAPIError, OperationalError, NoSuchTableError, OSError) as exc:
+        raise _fail(_database_problem(settings, exc)) from None
+
+
+def _database_problem(settings: Settings, exc: BaseException) -> str:
+    reason = _first_line(exc)
+    hint = "is DATABASE_URL right and the database running?"
+    if "no such table" in reason or ("does not exist" in reason and "relation" in reason):
+        hint = "run `ais db upgrade` first"
+    return f"Database error on {_shown_url(settings.effective_database_url)}: {reason} ({hint})"
 
 
 def _shown_url(url: str) -> str:
@@ -106,8 +196,9 @@ def _migration_logs() -> None:
 
 
 @contextmanager
-def _alembic_errors(revision: str = "head") -> Iterator[None]:
+def _alembic_errors(settings: Settings, revision: str = "head") -> Iterator[None]:
     from alembic.util.exc import CommandError
+    from sqlalchemy.exc import DBAPIError, OperationalError
 
     try:
         yield
@@ -118,13 +209,15 @@ def _alembic_errors(revision: str = "head") -> Iterator[None]:
                 " The database was made by a revision this code does not have (while AIS is"
                 " pre-release its initial migration is regenerated): recreate that database."
             )
-        raise _fail(f"Migration failed: {exc}.{hint}") from None
+        raise _fail(f"Migration failed: {_first_line(exc)}.{hint}") from None
+    except (DBAPIError, OperationalError, OSError) as exc:
+        raise _fail(_database_problem(settings, exc)) from None
 
 
 def _migrate(settings: Settings, revision: str = "head", *, down: bool = False) -> None:
     from ais.db import migrate
 
-    with _alembic_errors(revision):
+    with _alembic_errors(settings, revision):
         (migrate.downgrade if down else migrate.upgrade)(settings, revision)
 
 
@@ -146,12 +239,36 @@ def main(
 # --- serve ------------------------------------------------------------------------------
 
 
+def _check_port(host: str, port: int) -> None:
+    """Fail in one line when the address cannot be listened on, before anything is printed or migrated."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise _fail(
+                    f"Port {port} on {host} is already in use (another `ais serve`?): stop it, or choose "
+                    f'another port: `ais serve --port 9000` (`make run ARGS="--port 9000"`).',
+                    CONFIGURATION_ERROR,
+                ) from None
+            raise _fail(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.", CONFIGURATION_ERROR) from None
+
+
+def _raise_stopped(_signal: int, _frame: object) -> None:
+    raise _Stopped
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
     no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not seed an empty database.")] = False,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not run the periodic jobs in process (run `ais worker`).")
+    ] = False,
 ) -> None:
     """Run the API.
 
@@ -159,18 +276,22 @@ def serve(
     no flights, seeds the demo airports and a month of flights. Production never migrates
     on start: run `ais db upgrade` as a deployment step.
     """
-    import uvicorn
+    from ais.ops import metrics_dir, running_server
 
     settings = _settings()
+    _check_port(host, port)
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a comparison
     shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host
     base_url = f"http://{shown_host}:{port}"
-    if not settings.is_production and "public_base_url" not in settings.model_fields_set:
-        # Links the server builds for itself (sandbox checkout, webhook delivery) must use the
-        # port it really listens on; worker processes inherit the environment.
+    # Worker processes read the environment: what they must agree on goes there.
+    if not settings.is_production and not settings.public_base_url_is_set:
+        # Links the server builds for itself (sandbox checkout, webhook delivery) use the port it listens on.
         os.environ["PUBLIC_BASE_URL"] = base_url
-        get_settings.cache_clear()
-        settings = _settings()
+    if no_worker:
+        os.environ["RUN_JOBS_IN_PROCESS"] = "false"
+    get_settings.cache_clear()
+    settings = _settings()
+    metrics_dir.prepare(settings.ais_data_dir / "metrics" / f"serve-{port}")
 
     if not settings.is_production:
         with err.status(f"Applying migrations to {_shown_url(settings.effective_database_url)} …"):
@@ -183,8 +304,24 @@ def serve(
 
     from ais.ops.logging import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, production=settings.is_production)
+    if not settings.is_production:
+        running_server.announce(settings.ais_data_dir, settings.public_base_url.rstrip("/"))
     out.print(f"AIS ({settings.ais_env}) on {base_url} — API docs: [bold cyan]{base_url}/docs[/]", soft_wrap=True)
+    previous = signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        _uvicorn(host, port, workers)
+    except _Stopped:
+        pass  # uvicorn finished the requests in flight, then re-raised SIGTERM for us
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if not settings.is_production:
+            running_server.withdraw(settings.ais_data_dir)
+
+
+def _uvicorn(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
     uvicorn.run(
         "ais.app:create_app",
         factory=True,
@@ -193,9 +330,13 @@ def serve(
         workers=workers,
         loop="uvloop",
         http="httptools",
-        access_log=False,  # the app writes one JSON line per request itself
-        log_config=None,  # keep the JSON logging configured above (and by create_app in each worker)
+        access_log=False,  # the app writes one log line per request itself
+        log_config=None,  # keep the logging configured above (and by create_app in each worker)
         timeout_graceful_shutdown=20,
+        # X-Forwarded-For is trusted only from FORWARDED_ALLOW_IPS, which the app applies itself
+        # (uvicorn's default would trust loopback); no `server: uvicorn` banner.
+        proxy_headers=False,
+        server_header=False,
     )
 
 
@@ -216,41 +357,65 @@ async def _seed_if_empty(runtime: Runtime) -> int | None:
 # --- periodic jobs ----------------------------------------------------------------------
 
 
-def _run_job_runner(settings: Settings) -> None:
+def _run_job_runner(metrics_port: int | None) -> None:
+    from ais.ops import metrics_dir
+
+    settings = _settings_reaching_the_server()
+    # Each job runner process keeps its metrics apart from the server's; a killed one's are removed.
+    parent = settings.ais_data_dir / "metrics"
+    metrics_dir.remove_stale(parent, "worker-")
+    own = metrics_dir.prepare(parent / f"worker-{os.getpid()}")
+
     from ais.app import _init_sentry
     from ais.jobs.runner import run_scheduler
+    from ais.ops import metrics
     from ais.ops.logging import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, production=settings.is_production)
     _init_sentry(settings)
     if settings.jobs_in_process:
         err.print(
             "Note: in this mode `ais serve` already runs the periodic jobs in process; "
-            "a separate job runner is meant for production.",
+            "a separate job runner is meant for production (or `ais serve --no-worker`).",
             style="yellow",
         )
-    _run(settings, run_scheduler)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(metrics_port, registry=metrics.registry())
+        except OSError as exc:
+            raise _fail(f"Cannot serve metrics on port {metrics_port}: {exc.strerror or exc}.",
+                        CONFIGURATION_ERROR) from None
+    try:
+        _run(settings, run_scheduler)
+    finally:
+        metrics.process_exiting()
+        import shutil
+
+        shutil.rmtree(own, ignore_errors=True)
+
+
+MetricsPort = Annotated[
+    int | None, typer.Option("--metrics-port", min=1, max=65535, help="Serve this process's metrics on this port.")
+]
 
 
 @app.command()
-def scheduler() -> None:
-    """Run the periodic jobs (hold expiry, departures, cleanup) until SIGTERM.
+def worker(metrics_port: MetricsPort = None) -> None:
+    """Run the background jobs until SIGTERM: hold expiry, lapsed checkouts, webhook retries,
+    pending refunds, e-mails, departures, cleanup, daily reconciliation.
 
-    Run one scheduler per deployment. On SIGTERM/SIGINT the job that is running finishes first.
+    Run one per deployment next to `ais serve --no-worker`. On SIGTERM/SIGINT the job that is
+    running finishes first.
     """
-    _run_job_runner(_settings())
+    _run_job_runner(metrics_port)
 
 
 @app.command()
-def worker() -> None:
-    """Run the background job runner until SIGTERM.
-
-    In this version the worker and the scheduler share one process model: `ais worker` runs
-    the same periodic jobs as `ais scheduler` (hold expiry, departures, cleanup). The job queue
-    that workers consume arrives with payments; until then run one of the two per deployment,
-    not both.
-    """
-    _run_job_runner(_settings())
+def scheduler(metrics_port: MetricsPort = None) -> None:
+    """The same as `ais worker` (kept for deployments that name it so)."""
+    _run_job_runner(metrics_port)
 
 
 # --- reconciliation ---------------------------------------------------------------------
@@ -268,7 +433,8 @@ def reconcile(
     """
     from ais.reconciliation.cli import reconcile_command
 
-    code = reconcile_command(_settings(), dry_run=dry_run, as_json=as_json, run=_run, out=out, err=err)
+    settings = _settings_reaching_the_server()
+    code = reconcile_command(settings, dry_run=dry_run, as_json=as_json, run=_run, out=out, err=err)
     raise typer.Exit(code)
 
 
@@ -300,15 +466,25 @@ def db_downgrade(
 
 @db_app.command("current")
 def db_current() -> None:
-    """Print the revision the database is at."""
-    from alembic import command
-
-    from ais.db.migrate import alembic_config
+    """Print the revision the database is at, and whether that is the code's head."""
+    from ais.db.migrate import code_heads, database_revisions
 
     settings = _settings()
-    _migration_logs()
-    with _alembic_errors():
-        command.current(alembic_config(settings))
+
+    async def revisions(runtime: Runtime) -> frozenset[str]:
+        async with runtime.engine.connect() as connection:
+            return await connection.run_sync(database_revisions)
+
+    found = _run(settings, revisions)
+    heads = code_heads()
+    shown = _shown_url(settings.effective_database_url)
+    if not found:
+        out.print(f"{shown}: no revision: run `ais db upgrade`.")
+    elif found == heads:
+        out.print(f"{shown}: {', '.join(sorted(found))} (head).")
+    else:
+        out.print(f"{shown}: {', '.join(sorted(found))}; the code's head is {', '.join(sorted(heads))}: "
+                  "run `ais db upgrade`.")
 
 
 # --- demo data and admins ---------------------------------------------------------------
@@ -324,7 +500,7 @@ def seed(
     Flights are only added to a database that has none; airports are added when missing.
     """
     if not demo:
-        raise _fail("Nothing to seed: pass --demo.", 2)
+        raise _fail("Nothing to seed: pass --demo.", CONFIGURATION_ERROR)
     settings = _settings()
 
     async def work(runtime: Runtime) -> int:
@@ -343,6 +519,32 @@ def seed(
         out.print("Created 0 flights: the database already has flights (demo flights only go into an empty one).")
 
 
+def _password_problem(email: str, full_name: str, password: str) -> str | None:
+    """The rules of POST /api/v1/auth/register, so an admin password is never weaker than a passenger's."""
+    from ais.identity.schemas import RegisterRequest
+
+    try:
+        RegisterRequest.model_validate({"email": email, "password": password, "fullName": full_name})
+    except ValidationError as exc:
+        return "; ".join(f"{error['loc'][-1]}: {error['msg']}" for error in exc.errors())
+    return None
+
+
+def _ask_password(email: str, full_name: str) -> str:
+    """Prompt (hidden) until a password passes the rules and is typed twice alike; each entry is
+    checked as soon as it is typed, not after the confirmation."""
+    for _ in range(PASSWORD_ATTEMPTS):
+        password = typer.prompt("Password", hide_input=True)
+        problem = _password_problem(email, full_name, password)
+        if problem:
+            err.print(f"{problem}. Try again.", style="yellow", markup=False, highlight=False)
+            continue
+        if typer.prompt("Repeat the password", hide_input=True) == password:
+            return password
+        err.print("The two entries differ. Try again.", style="yellow")
+    raise _fail(f"No acceptable password after {PASSWORD_ATTEMPTS} attempts.", CONFIGURATION_ERROR)
+
+
 @app.command("create-admin")
 def create_admin(
     email: Annotated[str, typer.Option(help="E-mail of the admin account.")],
@@ -357,169 +559,36 @@ def create_admin(
     Promoting keeps the user's password and sessions, unless --password is given: then the
     password is replaced and every refresh token of the user is revoked.
     """
-    from ais.identity import repository
-    from ais.identity.schemas import RegisterRequest
+    from ais.identity import admins
     from ais.identity.service import normalize_email
 
     settings = _settings()
     email = normalize_email(email)
-
-    async def find(runtime: Runtime) -> bool:
-        async with runtime.session_factory() as session:
-            return await repository.user_by_email(session, email) is not None
-
-    exists = _run(settings, find)
-    if password is None and not exists:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    # The same rules as POST /api/v1/auth/register; a kept password is not re-validated.
-    try:
-        if password is None:
-            RegisterRequest.model_validate({"email": email, "password": "Placeholder-Pass-2026", "fullName": full_name})
-        else:
-            RegisterRequest.model_validate({"email": email, "password": password, "fullName": full_name})
-    except ValidationError as exc:
-        raise _fail("; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in exc.errors()), 2) from None
-
-    outcome = _run(settings, lambda runtime: _create_or_promote(runtime, email, password, full_name))
+    # The e-mail and name first (with a stand-in password): a bad one fails before any prompt.
+    problem = _password_problem(email, full_name, password or "Placeholder-Pass-2026")
+    if problem:
+        raise _fail(problem, CONFIGURATION_ERROR)
+    if password is None and not _run(settings, lambda runtime: admins.exists(runtime, email)):
+        password = _ask_password(email, full_name)
+    outcome = _run(settings, lambda runtime: admins.create_or_promote(runtime, email, password, full_name))
     out.print(outcome, soft_wrap=True)
-
-
-async def _create_or_promote(runtime: Runtime, email: str, password: str | None, full_name: str) -> str:
-    from ais.audit.service import Actor, record
-    from ais.db.base import utcnow
-    from ais.identity import repository
-    from ais.identity.models import Role
-    from ais.identity.security import hash_password
-    from ais.identity.service import register
-
-    actor = Actor.system("cli")
-    async with runtime.session_factory() as session:
-        user = await repository.user_by_email(session, email)
-        if user is None:
-            assert password is not None
-            user = await register(session, email=email, password=password, full_name=full_name, role=Role.ADMIN)
-            record(
-                session,
-                actor,
-                action="admin.create",
-                resource_type="user",
-                resource_id=str(user.id),
-                changes={"role": Role.ADMIN.value},
-            )
-            outcome = f"Created admin {email} ({user.id})."
-        else:
-            changes: dict[str, object] = {}
-            if user.role != Role.ADMIN:
-                changes["role"] = {"from": user.role.value, "to": Role.ADMIN.value}
-                user.role = Role.ADMIN
-            if password is not None:
-                user.password_hash = await hash_password(password)
-                await repository.revoke_all(session, user.id, utcnow())
-                changes["password_reset"] = True  # and every session revoked
-            if changes:
-                action = "admin.promote" if "role" in changes else "admin.reset_password"
-                record(
-                    session,
-                    actor,
-                    action=action,
-                    resource_type="user",
-                    resource_id=str(user.id),
-                    changes=changes,
-                )
-            done = ", ".join(
-                ["promoted to admin" if "role" in changes else "already an admin"]
-                + (["password reset, sessions revoked"] if password is not None else [])
-            )
-            outcome = f"{email} ({user.id}): {done}."
-            if not user.is_active:
-                outcome += " Note: this account is deactivated and cannot sign in."
-        await session.commit()
-    return outcome
 
 
 # --- backup and restore -----------------------------------------------------------------
 
 
-def _libpq(url: str) -> tuple[str, dict[str, str]]:
-    """A SQLAlchemy URL (any driver suffix) → a libpq URL for pg_dump/pg_restore, and the
-    environment carrying the password (kept off the command line, which `ps` shows)."""
-    parsed = make_url(url)
-    query = dict(parsed.query)
-    ssl = query.pop("ssl", None)  # asyncpg's spelling of libpq's sslmode
-    if ssl and "sslmode" not in query:
-        query["sslmode"] = "require" if ssl in ("true", "True") else ssl
-    env = {"PGPASSWORD": str(parsed.password)} if parsed.password else {}
-    # URL.set(password=None) would keep the password; build the URL afresh without it.
-    libpq = URL.create(
-        "postgresql",
-        username=parsed.username,
-        host=parsed.host,
-        port=parsed.port,
-        database=parsed.database,
-        query=query,
-    )
-    return libpq.render_as_string(hide_password=False), env
-
-
-def _pg_tool(args: list[str], env: dict[str, str]) -> None:
-    try:
-        result = subprocess.run(args, env={**os.environ, **env}, capture_output=True, text=True, check=False)  # noqa: S603
-    except FileNotFoundError:
-        raise _fail(
-            f"{args[0]} not found: install the PostgreSQL client tools (same major version as the server or newer)."
-        ) from None
-    if result.returncode != 0:
-        raise _fail(f"{args[0]} failed:\n{result.stderr.strip()}")
-
-
-def _sqlite_path(url: str) -> Path:
-    database = make_url(url).database
-    if not database or database == ":memory:":
-        raise _fail("DATABASE_URL names no SQLite file.")
-    return Path(database)
-
-
-def _sqlite_copy(source: Path, target: Path) -> None:
-    """Copy one SQLite database into another through the online backup API (consistent even
-    while the server writes)."""
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-        src.backup(dst)
-    src.close()
-    dst.close()
-
-
-def _check_sqlite_backup(file: Path) -> None:
-    try:
-        with sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True) as check:
-            ok = check.execute("PRAGMA quick_check").fetchone()
-        check.close()
-    except sqlite3.DatabaseError:
-        ok = None
-    if not ok or ok[0] != "ok":
-        raise _fail(f"{file} is not a SQLite backup.")
-
-
 @app.command()
 def backup(file: Annotated[Path, typer.Argument(help="Where to write the backup.", dir_okay=False)]) -> None:
     """Back up the database to FILE: `pg_dump -Fc` for PostgreSQL, the SQLite backup API for SQLite."""
+    from ais.db import backup as backups
+
     settings = _settings()
     url = settings.effective_database_url
-    file.parent.mkdir(parents=True, exist_ok=True)
-    partial = file.with_name(f".{file.name}.partial-{secrets.token_hex(4)}")
     try:
         with err.status(f"Backing up {_shown_url(url)} …"):
-            if is_sqlite(url):
-                source = _sqlite_path(url)
-                if not source.exists():
-                    raise _fail(f"No database at {source}.")
-                _sqlite_copy(source, partial)
-            else:
-                dsn, env = _libpq(url)
-                _pg_tool(["pg_dump", "--format=custom", f"--file={partial}", f"--dbname={dsn}"], env)
-        partial.chmod(0o600)  # it holds password hashes and personal data
-        os.replace(partial, file)  # a half-written dump never takes the backup's name
-    finally:
-        partial.unlink(missing_ok=True)
+            backups.backup(url, file)
+    except backups.BackupError as exc:
+        raise _fail(str(exc)) from None
     out.print(f"Backup written to [bold]{file}[/] ({file.stat().st_size:,} bytes).")
 
 
@@ -534,32 +603,16 @@ def restore(
     failed restore changes nothing. Afterwards run `ais db upgrade` if the backup is older
     than the code.
     """
+    from ais.db import backup as backups
+
     settings = _settings()
     url = settings.effective_database_url
-    if is_sqlite(url):
-        _check_sqlite_backup(file)
-    else:
-        dsn, env = _libpq(url)
-        _pg_tool(["pg_restore", "--list", str(file)], env)  # a readable archive, before asking
-    if not yes:
-        typer.confirm(f"Replace everything in {_shown_url(url)} with {file}?", abort=True)
-    with err.status(f"Restoring {file} …"):
-        if is_sqlite(url):
-            target = _sqlite_path(url)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _sqlite_copy(file, target)
-        else:
-            _pg_tool(
-                [
-                    "pg_restore",
-                    "--clean",
-                    "--if-exists",
-                    "--no-owner",
-                    "--no-acl",
-                    "--single-transaction",
-                    f"--dbname={dsn}",
-                    str(file),
-                ],
-                env,
-            )
+    try:
+        backups.check_backup(url, file)  # a readable backup, before asking
+        if not yes:
+            typer.confirm(f"Replace everything in {_shown_url(url)} with {file}?", abort=True)
+        with err.status(f"Restoring {file} …"):
+            backups.restore(url, file)
+    except backups.BackupError as exc:
+        raise _fail(str(exc)) from None
     out.print(f"Restored [bold]{file}[/] into {_shown_url(url)}.")

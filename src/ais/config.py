@@ -8,16 +8,31 @@ secret and refresh-token pepper once and keeps them in the data dir. Production
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
-_WEAK_SECRETS = {"changeme", "change-me", "secret", "dev", "development", "test", "password"}
+MIN_DISTINCT_CHARACTERS = 8
+# Words people paste from examples and tutorials (compared without case, digits kept, separators
+# dropped). A secret containing one is not a secret; the words are long enough (7+ letters) that a
+# random value never contains one by chance.
+_PLACEHOLDER_WORDS = (
+    "changeme", "replaceme", "placeholder", "yoursecret", "secretkey", "notsecret", "insecure", "example",
+    "password", "xxxxxxx", "dummysecret", "samplesecret", "generateme", "fillmein",
+)
+# Short values refused outright (they could occur inside a random value, so only the whole value).
+_PLACEHOLDER_VALUES = {"secret", "dev", "development", "test", "testing", "todo", "dummy", "sample", "default",
+                       "none", "null", "empty", "key", "token"}
+# Stripe issues these with a fixed prefix; the weak-secret rules look at what follows it.
+_STRIPE_PREFIXES = ("sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_")
+LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 
 
 class ConfigurationError(RuntimeError):
@@ -44,7 +59,11 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     sentry_dsn: str | None = None
     log_level: str = "INFO"
+    # The public URL of the API (checkout return links, the sandbox's own links). `ais serve` sets
+    # it to the address it listens on when unset; production requires an https URL.
     public_base_url: str = "http://127.0.0.1:8000"
+    # When set, GET /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>`.
+    metrics_token: str | None = None
     # Tuning knobs an operator may need; not part of the contract.
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
@@ -74,6 +93,11 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.ais_data_dir / 'ais.db').as_posix()}"
 
+    @property
+    def public_base_url_is_set(self) -> bool:
+        """Whether PUBLIC_BASE_URL was configured (rather than left at its local default)."""
+        return "public_base_url" in self.model_fields_set
+
     def production_problems(self) -> list[str]:
         """Every missing or weak setting that production mode refuses to run with."""
         problems: list[str] = []
@@ -83,18 +107,36 @@ class Settings(BaseSettings):
             problems.append("DATABASE_URL must point at PostgreSQL in production")
         if not self.redis_url:
             problems.append("REDIS_URL is missing")
-        for name in ("jwt_secret", "refresh_token_pepper"):
-            value = getattr(self, name)
-            env_name = name.upper()
-            if not value:
-                problems.append(f"{env_name} is missing")
-            elif len(value.encode()) < MIN_SECRET_BYTES or value.lower() in _WEAK_SECRETS:
-                problems.append(f"{env_name} is weak (needs at least {MIN_SECRET_BYTES} random bytes)")
-        if not self.stripe_secret_key:
-            problems.append("STRIPE_SECRET_KEY is missing")
-        if not self.stripe_webhook_secret:
-            problems.append("STRIPE_WEBHOOK_SECRET is missing")
+        problems += _secret_problems(self._secrets())
+        if not self.public_base_url_is_set:
+            problems.append("PUBLIC_BASE_URL is missing (the API's public https URL, for checkout return links)")
+        elif not _is_https_url(self.public_base_url):
+            problems.append("PUBLIC_BASE_URL must be an https:// URL")
+        if not self.smtp_url:
+            problems.append("SMTP_URL is missing (smtp://user:password@host:587 or smtps://…)")
+        elif urlsplit(self.smtp_url).scheme not in ("smtp", "smtps") or not urlsplit(self.smtp_url).hostname:
+            problems.append("SMTP_URL must look like smtp://user:password@host:587 or smtps://…")
         return problems
+
+    def _secrets(self) -> dict[str, str | None]:
+        secrets_by_name: dict[str, str | None] = {
+            "JWT_SECRET": self.jwt_secret,
+            "REFRESH_TOKEN_PEPPER": self.refresh_token_pepper,
+            "STRIPE_SECRET_KEY": self.stripe_secret_key,
+            "STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
+        }
+        if self.metrics_token:  # optional, but a weak one guards nothing
+            secrets_by_name["METRICS_TOKEN"] = self.metrics_token
+        return secrets_by_name
+
+    def live_key_problems(self) -> list[str]:
+        """A live Stripe key runs only in production: outside it the built-in sandbox would take
+        payments on a page anyone can press Pay on (and a test run could move real money)."""
+        key = self.stripe_secret_key or ""
+        if self.is_production or not key.startswith(LIVE_KEY_PREFIXES):
+            return []
+        return [f"STRIPE_SECRET_KEY is a live key ({key[:8]}…), refused unless AIS_ENV=production: "
+                "use a test key (sk_test_…) or leave it unset for the built-in sandbox"]
 
     def check_production(self) -> None:
         if self.is_production:
@@ -103,6 +145,13 @@ class Settings(BaseSettings):
                 raise ConfigurationError(
                     "AIS_ENV=production cannot start: " + "; ".join(problems) + "."
                 )
+
+    def check_startup(self) -> None:
+        """Raise ConfigurationError naming every setting this mode refuses to start with."""
+        self.check_production()
+        problems = self.live_key_problems()
+        if problems:
+            raise ConfigurationError(f"AIS_ENV={self.ais_env} cannot start: " + "; ".join(problems) + ".")
 
     def with_embedded_secrets(self) -> Settings:
         """Fill secrets that embedded mode may generate, keeping them in the data dir."""
@@ -143,5 +192,57 @@ def _persistent_secret(data_dir: Path, name: str) -> str:
 @lru_cache
 def get_settings() -> Settings:
     settings = Settings()
-    settings.check_production()
+    settings.check_startup()
     return settings.with_embedded_secrets()
+
+
+def _is_https_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme == "https" and bool(parts.hostname)
+
+
+# Secrets we choose ourselves (not issued by Stripe) must also be long: they are HMAC keys.
+_OWN_SECRETS = ("JWT_SECRET", "REFRESH_TOKEN_PEPPER", "METRICS_TOKEN")
+
+
+def _secret_problems(values: dict[str, str | None]) -> list[str]:
+    """Missing, weak or shared secrets, one problem per setting, never repeating a value."""
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for name, value in values.items():
+        if not value:
+            problems.append(f"{name} is missing")
+            continue
+        reason = _weakness(name, value)
+        twin = seen.get(value)
+        if twin is not None:
+            reason = f"the same value as {twin}"
+        seen.setdefault(value, name)
+        if reason:
+            problems.append(f"{name} is weak ({reason})")
+    return problems
+
+
+def _weakness(name: str, value: str) -> str | None:
+    body = value
+    for prefix in _STRIPE_PREFIXES:
+        if name.startswith("STRIPE_") and body.startswith(prefix):
+            body = body[len(prefix):]
+            break
+    compact = re.sub(r"[^a-z0-9]", "", body.lower())
+    if len(set(body)) <= 1:
+        return "a single repeated character"
+    if compact in _PLACEHOLDER_VALUES or any(word in compact for word in _PLACEHOLDER_WORDS):
+        return "a placeholder, not a secret"
+    if name in _OWN_SECRETS:
+        if len(value.encode()) < MIN_SECRET_BYTES:
+            return f"needs at least {MIN_SECRET_BYTES} random bytes"
+        if len(set(body)) < MIN_DISTINCT_CHARACTERS or _is_repeated_pattern(body):
+            return "a repeated pattern, not random"
+    return None
+
+
+def _is_repeated_pattern(value: str) -> bool:
+    """`abcabcabc…`: the whole value is one short unit repeated."""
+    return any(len(value) % size == 0 and value == value[:size] * (len(value) // size)
+               for size in range(1, min(len(value) // 2, 16) + 1))

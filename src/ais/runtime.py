@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+import ais.db.models  # noqa: F401 - every model, so that any query this process runs can resolve its foreign keys
 from ais.cache.store import KeyValueStore, create_store
 from ais.config import Settings
 from ais.db.engine import create_engine, create_session_factory

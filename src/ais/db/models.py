@@ -1,4 +1,7 @@
-"""Imports every model so that the metadata (Alembic, tests) sees the whole schema."""
+"""Imports every model so that the metadata sees the whole schema: the one place every entry point
+(the app, each CLI command through `Runtime`, Alembic) loads the models from. A process that loads
+only some model modules fails on the first query whose foreign keys reach a table it never loaded
+(`NoReferencedTableError`)."""
 
 from ais.audit.models import AuditEntry
 from ais.bookings.models import Booking, BookingStatusChange, Passenger

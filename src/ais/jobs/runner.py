@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 import structlog
 
 from ais.ops.correlation import new_correlation_id, set_correlation_id
-from ais.ops.metrics import JOB_RUNS
+from ais.ops.metrics import JOB_DURATION, JOB_RUNS
 from ais.runtime import Runtime
 
 _log = structlog.get_logger("ais.jobs")
@@ -64,7 +64,8 @@ async def run_job_once(runtime: Runtime, job: PeriodicJob) -> int | None:
     set_correlation_id(correlation_id)
     structlog.contextvars.bind_contextvars(correlation_id=correlation_id, job=job.name)
     try:
-        changed = await job.run(runtime)
+        with JOB_DURATION.labels(job.name).time():
+            changed = await job.run(runtime)
     except Exception:
         JOB_RUNS.labels(job.name, "error").inc()
         _log.exception("job_failed")

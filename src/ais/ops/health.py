@@ -1,9 +1,18 @@
-"""Liveness and readiness. Readiness checks each part with its latency; 503 when a required
-part is down (the database always; Redis when configured, since production requires it)."""
+"""Liveness, readiness and the metrics endpoint.
+
+Readiness answers what a load balancer needs to decide whether to route traffic here:
+`{status: ok|degraded|down, checks: {database, redis, queue}}`, each check with its status and
+latency. Only the database can take the node out (503): unreachable, or its schema not at the
+code's migration head (every query would fail). Redis down is `degraded` with 200: search answers
+from the database and rate limits count in process, so the node still serves.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,11 +20,21 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from ais.cache.store import StoreUnavailable
+from ais.db.migrate import code_heads, database_revisions
+from ais.errors import Unauthorized
 from ais.openapi_errors import responses
 from ais.ops.errors_http import error_body
 from ais.ops.metrics import render
+from ais.runtime import Runtime
 
 router = APIRouter(tags=["operations"])
+
+DATABASE_TIMEOUT = 3.0  # a probe must answer well within the load balancer's own timeout
+REDIS_TIMEOUT = 1.0
+
+
+class SchemaNotAtHead(Exception):
+    pass
 
 
 @router.get("/health/live")
@@ -23,51 +42,88 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _timed(check: Any) -> dict[str, Any]:
+async def _timed(check: Callable[[], Awaitable[dict[str, Any] | None]], seconds: float) -> dict[str, Any]:
     started = time.perf_counter()
+    result: dict[str, Any] = {"status": "ok"}
     try:
-        await check()
-        status = "ok"
-        error = None
+        details = await asyncio.wait_for(check(), seconds)
+        result.update(details or {})
+    except TimeoutError:
+        result = {"status": "down", "error": f"no answer within {seconds:g} s"}
+    except SchemaNotAtHead as exc:
+        result = {"status": "down", "error": str(exc)}
     except Exception as exc:
-        status = "down"
-        error = type(exc).__name__
-    result: dict[str, Any] = {"status": status, "latencyMs": round((time.perf_counter() - started) * 1000, 2)}
-    if error:
-        result["error"] = error
-    return result
+        # The exception's type only: its text may hold a host, a user name or SQL.
+        result = {"status": "down", "error": type(exc).__name__}
+    return {**result, "latencyMs": round((time.perf_counter() - started) * 1000, 2)}
 
 
-@router.get("/health/ready", responses={503: responses("SERVICE_UNAVAILABLE")[503]})
-async def ready(request: Request) -> Response:
-    runtime = request.app.state.runtime
-
-    async def database() -> None:
+def _database_check(runtime: Runtime) -> Callable[[], Awaitable[None]]:
+    async def check() -> None:
         async with runtime.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+            found = await connection.run_sync(database_revisions)
+        expected = code_heads()
+        if not found:
+            raise SchemaNotAtHead("the database has no schema: run `ais db upgrade`")
+        if found != expected:
+            raise SchemaNotAtHead(
+                f"the schema is at {', '.join(sorted(found))}, the code needs {', '.join(sorted(expected))}: "
+                "run `ais db upgrade`"
+            )
 
-    async def store() -> None:
+    return check
+
+
+def _redis_check(runtime: Runtime) -> Callable[[], Awaitable[dict[str, Any]]]:
+    async def check() -> dict[str, Any]:
+        if runtime.store.kind != "redis":
+            return {"detail": "REDIS_URL unset: cache and rate limits in process"}
         try:
             await runtime.store.ping()
         except StoreUnavailable as exc:
             raise ConnectionError(str(exc)) from exc
+        return {}
 
-    checks = {"database": await _timed(database)}
-    checks["cache"] = {**await _timed(store), "kind": runtime.store.kind}
-    required = ["database"] + (["cache"] if runtime.store.kind == "redis" else [])
-    down = [name for name in required if checks[name]["status"] != "ok"]
-    if down:
+    return check
+
+
+def _queue_state(runtime: Runtime) -> dict[str, Any]:
+    # Jobs run as periodic tasks (inside the server, or in `ais worker`/`ais scheduler` processes)
+    # and leave nothing queued to measure: there is no backlog or worker heartbeat to report yet.
+    if runtime.settings.jobs_in_process:
+        return {"status": "ok", "latencyMs": 0.0, "runner": "in-process",
+                "detail": "periodic jobs run inside this server process"}
+    return {"status": "ok", "latencyMs": 0.0, "runner": "external",
+            "detail": "periodic jobs run in `ais worker` processes; not observed from the API"}
+
+
+@router.get("/health/ready", responses={503: responses("SERVICE_UNAVAILABLE")[503]})
+async def ready(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    database, redis = await asyncio.gather(
+        _timed(_database_check(runtime), DATABASE_TIMEOUT), _timed(_redis_check(runtime), REDIS_TIMEOUT)
+    )
+    redis["configured"] = runtime.store.kind == "redis"
+    checks = {"database": database, "redis": redis, "queue": _queue_state(runtime)}
+    if database["status"] != "ok":
         body = error_body(
             "SERVICE_UNAVAILABLE",
-            "Not ready: " + ", ".join(down) + " down.",
+            f"Not ready: database down ({database.get('error', 'unknown')}).",
             retryable=True,
-            details={"checks": checks},
+            details={"status": "down", "checks": checks},
         )
         return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
-    return JSONResponse({"status": "ok", "checks": checks})
+    status = "ok" if all(check["status"] == "ok" for check in checks.values()) else "degraded"
+    return JSONResponse({"status": status, "checks": checks})
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    token = request.app.state.runtime.settings.metrics_token
+    if token:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise Unauthorized("GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`.")
     payload, content_type = render()
     return Response(payload, media_type=content_type)

@@ -1,4 +1,8 @@
-"""Structured JSON logs, one line per event, carrying the correlation id of the request or job."""
+"""Structured logs, one line per event, carrying the correlation id of the request or job.
+
+JSON lines for machines (production always, and development whenever stdout is a pipe or a file);
+human-readable colored lines when a person watches a development server in a terminal.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +37,19 @@ class _CurrentStdout:
         sys.stdout.flush()
 
 
-def configure_logging(level: str = "INFO") -> None:
+def human_readable(production: bool) -> bool:
+    """Readable lines only for a person at a terminal, never in production (log shippers parse JSON)."""
+    try:
+        return not production and sys.stdout.isatty()
+    except (AttributeError, ValueError):  # a replaced or closed stream
+        return False
+
+
+def configure_logging(level: str = "INFO", *, production: bool = False) -> None:
+    human = human_readable(production)
+    renderer: Any = structlog.dev.ConsoleRenderer(colors=True) if human else structlog.processors.JSONRenderer()
+    # The console renderer formats exceptions itself (readably); JSON needs them as a string field.
+    exceptions: list[Any] = [] if human else [structlog.processors.format_exc_info]
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
@@ -46,8 +62,8 @@ def configure_logging(level: str = "INFO") -> None:
     structlog.configure(
         processors=[
             *shared,
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            *exceptions,
+            renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStdout()),  # type: ignore[arg-type]
@@ -55,14 +71,14 @@ def configure_logging(level: str = "INFO") -> None:
         # then create_app with LOG_LEVEL) would otherwise keep the first level forever.
         cache_logger_on_first_use=False,
     )
-    # Route stdlib logging (uvicorn, sqlalchemy, alembic) through the same JSON renderer.
+    # Route stdlib logging (uvicorn, sqlalchemy, alembic) through the same renderer.
     handler = logging.StreamHandler(_CurrentStdout())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.JSONRenderer(),
+                renderer,
             ],
         )
     )
@@ -71,6 +87,8 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(numeric)
     for noisy in ("uvicorn.access",):
         logging.getLogger(noisy).disabled = True
+    # Alembic announces each of its plugins when imported (the readiness check reads its scripts).
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -1,8 +1,26 @@
-"""Prometheus metrics: request latency by route, bookings by status, jobs."""
+"""Prometheus metrics: request latency by route, bookings by status, webhooks, cache, jobs.
+
+Under `ais serve` and `ais worker` prometheus-client runs in multiprocess mode
+(`ais.ops.metrics_dir`): every process writes its own files and `render` merges them, so one scrape
+sees every worker process of the server, the jobs they run included. Without the directory (tests,
+a bare `create_app`) the process's own registry is rendered.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from ais.ops import metrics_dir
 
 REQUEST_LATENCY = Histogram(
     "ais_http_request_duration_seconds",
@@ -14,10 +32,32 @@ BOOKING_TRANSITIONS = Counter(
     "ais_booking_transitions_total", "Booking status transitions.", ["to_status"]
 )
 SEATS_UNAVAILABLE = Counter("ais_seats_unavailable_total", "Bookings refused for lack of seats.")
-JOB_RUNS = Counter("ais_job_runs_total", "Periodic job runs.", ["job", "outcome"])
+JOB_RUNS = Counter("ais_job_runs_total", "Job runs by task and outcome.", ["task", "outcome"])
+JOB_DURATION = Histogram(
+    "ais_job_duration_seconds",
+    "Job run duration by task.",
+    ["task"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
+)
 WEBHOOK_EVENTS = Counter("ais_webhook_events_total", "Stripe events by type and outcome.", ["type", "outcome"])
 CACHE_LOOKUPS = Counter("ais_cache_lookups_total", "Search cache lookups.", ["outcome"])
 
 
+def registry() -> CollectorRegistry:
+    """What a scrape shows: the merged files of every process in multiprocess mode, else this process."""
+    if metrics_dir.current() is None:
+        return REGISTRY
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged)
+    return merged
+
+
 def render() -> tuple[bytes, str]:
-    return generate_latest(), CONTENT_TYPE_LATEST
+    return generate_latest(registry()), CONTENT_TYPE_LATEST
+
+
+def process_exiting() -> None:
+    """Drop this process's live gauges from the merged view (its counters and histograms stay:
+    what it counted still happened)."""
+    if metrics_dir.current() is not None:
+        multiprocess.mark_process_dead(os.getpid())

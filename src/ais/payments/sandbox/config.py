@@ -71,6 +71,9 @@ class SandboxConfig:
         problems = []
         if not self.secret_key:
             problems.append("secret_key is empty")
+        elif self.secret_key.startswith(("sk_live_", "rk_live_")):
+            # A fake checkout page anyone can press Pay on must never hold a key that moves real money.
+            problems.append("secret_key is a live key: the sandbox takes test keys only")
         if not self.webhook_secret:
             problems.append("webhook_secret is empty")
         if not _is_http_url(self.public_base_url):
