@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import uuid
 from datetime import date
 from typing import Any
 
-from tests.docs.postman import COLLECTION, committed, generator, requests_of, run_test_script, send
+from tests.docs.postman import COLLECTION, SCRIPT, committed, generator, requests_of, run_test_script, send
 from tests.factories import PASSWORD, new_flight
 
 SCHEMA_URL = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
@@ -32,6 +34,15 @@ async def test_the_committed_collection_is_what_the_openapi_document_gives_today
 
     assert COLLECTION.exists(), "docs/postman/ais.postman_collection.json is missing: run `make postman`"
     assert COLLECTION.read_text() == regenerated, f"{COLLECTION.name} is stale: run `make postman`"
+
+
+def test_the_script_prints_the_committed_file_from_the_command_line():
+    """As `make postman` and the docs run it: a process of its own, no server, no database."""
+    done = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=120, check=False,
+                          cwd=SCRIPT.parents[1])
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == COLLECTION.read_text(), f"{COLLECTION.name} is stale: run `make postman`"
 
 
 def test_the_check_option_tells_a_stale_file_from_a_current_one(tmp_path, capsys):
