@@ -95,3 +95,9 @@ clean:
 # Everything `make` created, the virtualenv included (still not var/: that is your data).
 distclean: clean
 	rm -rf $(VENV) src/*.egg-info
+
+# The Postman collection of the API, generated from its OpenAPI document; a test fails when the
+# committed file is stale.
+.PHONY: postman
+postman: venv
+	$(BIN)/python scripts/postman_collection.py --output docs/postman/ais.postman_collection.json

@@ -78,8 +78,10 @@ class SearchCriteria(ApiModel):
     LOCATION: ClassVar[str] = "query"
 
     from_: IataCode = Field(alias="from")
-    to: IataCode
-    travel_date: dt.date = Field(alias="date", description="Local date at the origin airport")
+    # Its own example: with the shared one ("RUH") the documented search would be RUH to RUH.
+    to: IataCode = Field(examples=["JED"])
+    travel_date: dt.date = Field(alias="date", description="Local date at the origin airport",
+                                 examples=["2026-12-01"])
     passengers: int = Field(default=1, ge=1, le=9)
     cabin: CabinClass = CabinClass.ECONOMY
 
