@@ -87,6 +87,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     from ais.bookings.routes import router as bookings_router
     from ais.flights.admin_routes import router as admin_flights_router
     from ais.flights.routes import router as flights_router
+    from ais.identity.admin_routes import router as admin_users_router
     from ais.identity.routes import router as identity_router
     from ais.ledger.routes import router as ledger_router
     from ais.ops.health import router as health_router
@@ -104,6 +105,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         bookings_router,
         admin_flights_router,
         admin_bookings_router,
+        admin_users_router,
         payments_router,
         admin_payments_router,
         ledger_router,

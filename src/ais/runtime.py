@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from ais.cache.store import KeyValueStore, create_store
 from ais.config import Settings
 from ais.db.engine import create_engine, create_session_factory
+from ais.identity.access_check import AccessStateCache
 
 if TYPE_CHECKING:
     from ais.payments.gateway import PaymentGateway
@@ -22,6 +23,8 @@ class Runtime:
     session_factory: async_sessionmaker[AsyncSession]
     store: KeyValueStore
     background: list[object] = field(default_factory=list)
+    # Per process (per app): which access tokens are still honoured, read at most 5 s ago.
+    access_states: AccessStateCache = field(default_factory=AccessStateCache)
     _gateway: PaymentGateway | None = None
 
     @property

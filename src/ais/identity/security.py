@@ -81,13 +81,15 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
 class AccessClaims:
     user_id: uuid.UUID
     role: str
+    version: int  # the user's token_version when the token was issued
 
 
-def issue_access_token(*, user_id: uuid.UUID, role: str, secret: str, minutes: int) -> str:
+def issue_access_token(*, user_id: uuid.UUID, role: str, version: int, secret: str, minutes: int) -> str:
     now = datetime.now(UTC)
     claims = {
         "sub": str(user_id),
         "role": role,
+        "ver": version,
         "typ": "access",
         "iss": JWT_ISSUER,
         "iat": now,
@@ -112,8 +114,11 @@ def decode_access_token(token: str, *, secret: str) -> AccessClaims:
         raise Unauthorized("The access token is not valid.") from None
     if claims.get("typ") != "access":
         raise Unauthorized("The access token is not valid.")
+    version = claims.get("ver", 0)  # tokens from before versions existed count as version 0
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise Unauthorized("The access token is not valid.")
     try:
-        return AccessClaims(user_id=uuid.UUID(claims["sub"]), role=str(claims.get("role", "")))
+        return AccessClaims(user_id=uuid.UUID(claims["sub"]), role=str(claims.get("role", "")), version=version)
     except ValueError:
         raise Unauthorized("The access token is not valid.") from None
 
