@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from ais import __version__
 from ais.config import Settings, get_settings
+from ais.ops.body_limit import BodyLimitMiddleware
 from ais.ops.errors_http import install_error_handlers
 from ais.ops.logging import configure_logging, get_logger
 from ais.ops.middleware import RequestContextMiddleware
@@ -57,6 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    # Added innermost first: the request context wraps everything, so each answer (413 included)
+    # carries the correlation id and is logged.
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
     _include_routers(app, settings)
     if sandbox_app is not None:
