@@ -14,6 +14,7 @@ from ais.ops.body_limit import BodyLimitMiddleware
 from ais.ops.errors_http import install_error_handlers
 from ais.ops.logging import configure_logging, get_logger
 from ais.ops.middleware import RequestContextMiddleware
+from ais.ops.proxy_headers import TrustedProxyMiddleware, parse_networks
 from ais.runtime import Runtime
 
 DESCRIPTION = """
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added innermost first: the request context wraps everything, so each answer (413 included)
     # carries the correlation id and is logged.
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(TrustedProxyMiddleware, trusted=parse_networks(settings.forwarded_allow_ips))
     app.add_middleware(RequestContextMiddleware)
     _include_routers(app, settings)
     if sandbox_app is not None:

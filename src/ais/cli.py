@@ -196,6 +196,10 @@ def serve(
         access_log=False,  # the app writes one JSON line per request itself
         log_config=None,  # keep the JSON logging configured above (and by create_app in each worker)
         timeout_graceful_shutdown=20,
+        # X-Forwarded-For is handled by the app from FORWARDED_ALLOW_IPS (uvicorn's own handling
+        # trusts 127.0.0.1), and no `server` banner advertises what runs here (SPEC §6).
+        proxy_headers=False,
+        server_header=False,
     )
 
 

@@ -13,8 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ais.ops.proxy_headers import parse_networks
 
 MIN_SECRET_BYTES = 32
 _WEAK_SECRETS = {"changeme", "change-me", "secret", "dev", "development", "test", "password"}
@@ -42,6 +44,9 @@ class Settings(BaseSettings):
     sentry_dsn: str | None = None
     log_level: str = "INFO"
     public_base_url: str = "http://127.0.0.1:8000"
+    # Reverse proxies whose X-Forwarded-For is believed: comma-separated addresses or CIDR blocks.
+    # Empty (the default) trusts nobody, not even 127.0.0.1 (SPEC §6).
+    forwarded_allow_ips: str = ""
     # Tuning knobs an operator may need; not part of the contract.
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
@@ -51,6 +56,12 @@ class Settings(BaseSettings):
     login_rate_limit: int = Field(default=10, ge=1)  # per e-mail and IP, per minute
     login_rate_limit_per_ip: int = Field(default=120, ge=1)  # per IP, per minute
     register_rate_limit_per_ip: int = Field(default=20, ge=1)  # per IP, per minute
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        parse_networks(value)  # a typo must fail at start-up, not silently trust nobody
+        return value
 
     @property
     def is_production(self) -> bool:
