@@ -15,6 +15,7 @@ from ais.ops.errors_http import install_error_handlers
 from ais.ops.logging import configure_logging, get_logger
 from ais.ops.middleware import RequestContextMiddleware
 from ais.ops.proxy_headers import TrustedProxyMiddleware, parse_networks
+from ais.ops.security_headers import SecurityHeadersMiddleware
 from ais.runtime import Runtime
 
 DESCRIPTION = """
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(TrustedProxyMiddleware, trusted=parse_networks(settings.forwarded_allow_ips))
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: even the last-resort 500 gets them
     _include_routers(app, settings)
     if sandbox_app is not None:
         app.mount("/_sandbox", sandbox_app)

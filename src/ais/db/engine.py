@@ -25,6 +25,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # answers 503 "retry" (ops/errors_http.py); recycling bounds a connection's age.
         pool_pre_ping=False,
         pool_recycle=900,
+        # Statement parameters (IPs, user agents, e-mails) stay out of error messages and so out
+        # of logged tracebacks and Sentry.
+        hide_parameters=True,
         connect_args={
             "server_settings": {
                 "application_name": "ais",
@@ -43,7 +46,8 @@ def _sqlite_engine(url: str) -> AsyncEngine:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     # SQLite has one writer; a single pooled connection serialises the embedded server's
     # transactions instead of failing them with "database is locked".
-    engine = create_async_engine(async_url(url), pool_size=1, max_overflow=0, pool_timeout=60)
+    engine = create_async_engine(async_url(url), pool_size=1, max_overflow=0, pool_timeout=60,
+                                 hide_parameters=True)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
