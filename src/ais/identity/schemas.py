@@ -4,7 +4,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, StrictBool, StringConstraints, field_validator, model_validator
+from pydantic import (
+    EmailStr,
+    Field,
+    StrictBool,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ais.api_model import ApiModel, StrictApiModel
 from ais.identity.models import Role
@@ -19,10 +27,11 @@ class RegisterRequest(StrictApiModel):
 
     @field_validator("password")
     @classmethod
-    def _strong_enough(cls, password: str) -> str:
-        weakness = password_weakness(password)
+    def _strong_enough(cls, password: str, info: ValidationInfo) -> str:
+        # `email` is declared first, so it is already validated here (absent when it was invalid).
+        weakness = password_weakness(password, email=info.data.get("email"))
         if weakness:
-            raise ValueError(f"this password {weakness}; choose a longer passphrase")
+            raise ValueError(f"this password {weakness}; choose a passphrase of several unrelated words")
         return password
 
     model_config = {
