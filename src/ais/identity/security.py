@@ -9,9 +9,9 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
-from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import TypeVar
 
