@@ -6,7 +6,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from ais import __version__
 from ais.config import Settings, get_settings
@@ -16,6 +16,7 @@ from ais.ops.logging import configure_logging, get_logger
 from ais.ops.middleware import RequestContextMiddleware
 from ais.ops.proxy_headers import TrustedProxyMiddleware, parse_networks
 from ais.ops.security_headers import SecurityHeadersMiddleware
+from ais.ops.text_guard import refuse_nul_characters
 from ais.runtime import Runtime
 
 DESCRIPTION = """
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(refuse_nul_characters)],
     )
     app.state.runtime = runtime
     install_error_handlers(app)
