@@ -27,10 +27,11 @@ TRUSTED = "10.0.0.0/8, 2001:db8::/32"
 
 
 @pytest.fixture(scope="module")
-def proxied_app(settings) -> Iterator[FastAPI]:
+async def proxied_app(settings) -> AsyncIterator[FastAPI]:
     """The API behind a reverse proxy in 10.0.0.0/8."""
     app = create_app(settings.model_copy(update={"forwarded_allow_ips": TRUSTED}))
     yield app
+    await app.state.runtime.close()  # its pool's connections count against the shared server's limit
 
 
 async def _client(app: FastAPI, peer: str) -> httpx.AsyncClient:
