@@ -157,3 +157,14 @@ def test_str_shows_amount_and_currency():
     assert str(Money(100000, "SAR")) == "1000.00 SAR"
     assert str(Money(12345, "KWD")) == "12.345 KWD"
     assert format_amount(-150, "SAR") == "-1.50"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1_0", "1_000.00", "10.0_0", "\u0661\u0660\u0660", "\u0663.\u0665\u0660", "\u06f1\u06f2", "\uff11\uff10",
+     "\u0967\u0966", "1\u0660", "1e1_0"],
+)
+def test_only_ascii_digits_without_separators_are_amounts(text):
+    """Decimal() alone reads "1_0" as 10 and Arabic-Indic one-zero-zero as 100: not what a client means."""
+    with pytest.raises(MoneyError):
+        parse_amount(text, "SAR")

@@ -6,16 +6,20 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from ais import __version__
 from ais.config import Settings, get_settings
 from ais.openapi_operations import operation_id
 from ais.ops.api_docs import install_api_docs
+from ais.ops.body_limit import BodyLimitMiddleware
 from ais.ops.errors_http import install_error_handlers
 from ais.ops.logging import configure_logging, get_logger
 from ais.ops.metrics import process_exiting
 from ais.ops.middleware import RequestContextMiddleware
+from ais.ops.proxy_headers import TrustedProxyMiddleware, parse_networks
+from ais.ops.security_headers import SecurityHeadersMiddleware
+from ais.ops.text_guard import refuse_nul_characters
 from ais.runtime import Runtime
 
 DESCRIPTION = """
@@ -65,10 +69,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        dependencies=[Depends(refuse_nul_characters)],
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    # Added innermost first: the request context wraps everything, so each answer (413 included)
+    # carries the correlation id and is logged.
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(TrustedProxyMiddleware, trusted=parse_networks(settings.forwarded_allow_ips))
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: even the last-resort 500 gets them
     _include_routers(app, settings)
     install_api_docs(app)
     if sandbox_app is not None:
@@ -99,6 +109,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     from ais.bookings.routes import router as bookings_router
     from ais.flights.admin_routes import router as admin_flights_router
     from ais.flights.routes import router as flights_router
+    from ais.identity.admin_routes import router as admin_users_router
     from ais.identity.routes import router as identity_router
     from ais.ledger.routes import router as ledger_router
     from ais.ops.health import router as health_router
@@ -116,6 +127,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         bookings_router,
         admin_flights_router,
         admin_bookings_router,
+        admin_users_router,
         payments_router,
         admin_payments_router,
         ledger_router,

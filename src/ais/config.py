@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ais.ops.proxy_headers import parse_networks
 
 MIN_SECRET_BYTES = 32
 MIN_DISTINCT_CHARACTERS = 8
@@ -64,6 +66,9 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     # When set, GET /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>`.
     metrics_token: str | None = None
+    # Reverse proxies whose X-Forwarded-For is believed: comma-separated addresses or CIDR blocks.
+    # Empty (the default) trusts nobody, not even 127.0.0.1 (SPEC §6).
+    forwarded_allow_ips: str = ""
     # Tuning knobs an operator may need; not part of the contract.
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
@@ -77,6 +82,12 @@ class Settings(BaseSettings):
     login_rate_limit: int = Field(default=10, ge=1)  # per e-mail and IP, per minute
     login_rate_limit_per_ip: int = Field(default=120, ge=1)  # per IP, per minute
     register_rate_limit_per_ip: int = Field(default=20, ge=1)  # per IP, per minute
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        parse_networks(value)  # a typo must fail at start-up, not silently trust nobody
+        return value
 
     @property
     def is_production(self) -> bool:

@@ -137,6 +137,18 @@ class RateLimited(AISError):
         )
 
 
+class PayloadTooLarge(AISError):
+    """A request body over the route's limit, refused before it is read whole (SPEC §6)."""
+
+    code = "PAYLOAD_TOO_LARGE"
+    status_code = 413
+    default_message = "The request body is too large."
+
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(f"The request body is larger than {limit_bytes} bytes.",
+                         details={"limitBytes": limit_bytes})
+
+
 class ServiceUnavailable(AISError):
     code = "SERVICE_UNAVAILABLE"
     status_code = 503
@@ -165,6 +177,7 @@ ALL_ERRORS: tuple[type[AISError], ...] = (
     IdempotencyPayloadMismatch,
     InvalidSignature,
     RateLimited,
+    PayloadTooLarge,
     ServiceUnavailable,
     InternalError,
 )

@@ -6,6 +6,7 @@ digits than the currency has (JPY 0, SAR 2, KWD 3).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -18,6 +19,10 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 }
 DEFAULT_CURRENCY = "SAR"
 MAX_MINOR_UNITS = 10**12  # a ceiling far above any fare, far below int64
+# What an amount may look like: ASCII digits, one optional point, an optional exponent. Decimal()
+# alone also takes "1_0" and other scripts' digits (Arabic-Indic one-zero-zero reads as 100),
+# which no client means as an amount.
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
 
 class MoneyError(ValueError):
@@ -36,8 +41,11 @@ def parse_amount(text: str | int, currency: str) -> int:
     exp = exponent(currency)
     if isinstance(text, bool) or not isinstance(text, str | int):
         raise MoneyError("amount must be a decimal string")  # a float has already lost exactness
+    written = str(text).strip()
+    if not _DECIMAL_TEXT.fullmatch(written):
+        raise MoneyError(f"{text!r} is not a decimal amount (digits 0-9 and one '.')")
     try:
-        value = Decimal(str(text).strip())
+        value = Decimal(written)
     except InvalidOperation:
         raise MoneyError(f"{text!r} is not a decimal amount") from None
     if not value.is_finite():

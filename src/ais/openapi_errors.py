@@ -30,9 +30,10 @@ def _describe(code: str) -> tuple[int, str, bool]:
 
 def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: each status with the contract body and one example per code.
-    Every route may also answer VALIDATION_ERROR, SERVICE_UNAVAILABLE and INTERNAL_ERROR."""
+    Every route may also answer VALIDATION_ERROR, PAYLOAD_TOO_LARGE (the body limit applies to
+    every request), SERVICE_UNAVAILABLE and INTERNAL_ERROR."""
     grouped: dict[int, list[tuple[str, str, bool]]] = {}
-    for code in (*codes, "VALIDATION_ERROR", "SERVICE_UNAVAILABLE", "INTERNAL_ERROR"):
+    for code in (*codes, "VALIDATION_ERROR", "PAYLOAD_TOO_LARGE", "SERVICE_UNAVAILABLE", "INTERNAL_ERROR"):
         status, message, retryable = _describe(code)
         entry = (code, message, retryable)
         if entry not in grouped.setdefault(status, []):

@@ -12,6 +12,7 @@ from ais.cache.store import KeyValueStore, create_store
 from ais.config import Settings
 from ais.db.engine import create_engine, create_session_factory
 from ais.flights.airports import AirportDirectory
+from ais.identity.access_check import AccessStateCache
 
 if TYPE_CHECKING:
     from ais.payments.gateway import PaymentGateway
@@ -25,6 +26,8 @@ class Runtime:
     store: KeyValueStore
     airports: AirportDirectory = field(default_factory=AirportDirectory)
     background: list[object] = field(default_factory=list)
+    # Per process (per app): which access tokens are still honoured, read at most 5 s ago.
+    access_states: AccessStateCache = field(default_factory=AccessStateCache)
     _gateway: PaymentGateway | None = None
 
     @property

@@ -27,6 +27,7 @@ SPEC_ERROR_CODES: dict[str, tuple[int, bool]] = {
     "IDEMPOTENCY_PAYLOAD_MISMATCH": (422, False),
     "RATE_LIMITED": (429, True),
     "SERVICE_UNAVAILABLE": (503, True),
+    "PAYLOAD_TOO_LARGE": (413, False),
     "INTERNAL_ERROR": (500, False),
 }
 # Framework answers that have no row in the SPEC table but keep the same body.

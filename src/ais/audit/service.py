@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.audit.models import AuditEntry
 from ais.ops.correlation import current_correlation_id
+from ais.ops.proxy_headers import valid_address
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,8 @@ class Actor:
         return cls(
             id=user_id,
             role=role,
-            ip=request.client.host if request.client else None,
+            # Validated and bounded: whatever the server put there never makes the insert fail.
+            ip=valid_address(request.client.host) if request.client else None,
             user_agent=(request.headers.get("user-agent") or "")[:256] or None,
         )
 

@@ -26,6 +26,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_pre_ping=False,
         pool_recycle=900,
         pool_timeout=settings.db_pool_timeout_seconds,
+        # Statement parameters (IPs, user agents, e-mails) stay out of error messages and so out
+        # of logged tracebacks and Sentry.
+        hide_parameters=True,
         connect_args={
             # A database that accepts connections and never answers (a hung host, a partition)
             # is bounded on the client side too: the connect, and every statement a little after
@@ -49,7 +52,8 @@ def _sqlite_engine(url: str) -> AsyncEngine:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     # SQLite has one writer; a single pooled connection serialises the embedded server's
     # transactions instead of failing them with "database is locked".
-    engine = create_async_engine(async_url(url), pool_size=1, max_overflow=0, pool_timeout=60)
+    engine = create_async_engine(async_url(url), pool_size=1, max_overflow=0, pool_timeout=60,
+                                 hide_parameters=True)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ais.errors import Forbidden, Unauthorized
+from ais.identity.access_check import ensure_honoured
 from ais.identity.models import Role
 from ais.identity.security import decode_access_token
 
@@ -26,13 +27,15 @@ class Principal:
         return self.role == Role.ADMIN.value
 
 
-def current_principal(
+async def current_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized()
-    settings = request.app.state.runtime.settings
-    claims = decode_access_token(credentials.credentials, secret=settings.jwt_secret)
+    runtime = request.app.state.runtime
+    claims = decode_access_token(credentials.credentials, secret=runtime.settings.jwt_secret)
+    # Signed and unexpired is not enough: logout-all, deactivation and demotion revoke it (SPEC §6).
+    await ensure_honoured(runtime.access_states, runtime.session_factory, claims)
     principal = Principal(id=claims.user_id, role=claims.role)
     request.state.principal = principal
     return principal

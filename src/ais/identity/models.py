@@ -4,7 +4,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ais.db.base import Base, IdMixin, TimestampMixin, value_enum
@@ -32,6 +32,9 @@ class User(IdMixin, TimestampMixin, Base):
         default=Role.PASSENGER,
     )
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Carried in every access token; bumped by logout-all, deactivation and a role change, so
+    # tokens issued before stop being honoured (SPEC §6) long before they expire.
+    token_version: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
 
 class RefreshToken(IdMixin, TimestampMixin, Base):

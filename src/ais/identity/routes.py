@@ -58,8 +58,8 @@ async def logout(body: LogoutRequest, user: CurrentUser, request: Request, sessi
 
 
 @router.post("/auth/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=responses("UNAUTHORIZED"))
-async def logout_all(user: CurrentUser, session: SessionDep) -> Response:
-    await service.logout_all(session, user_id=user.id)
+async def logout_all(user: CurrentUser, request: Request, session: SessionDep) -> Response:
+    await service.logout_all(session, user_id=user.id, access_states=request.app.state.runtime.access_states)
     await session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -4,9 +4,18 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    EmailStr,
+    Field,
+    StrictBool,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ais.api_model import ApiModel, StrictApiModel
+from ais.identity.models import Role
 from ais.identity.security import password_weakness
 
 
@@ -18,10 +27,11 @@ class RegisterRequest(StrictApiModel):
 
     @field_validator("password")
     @classmethod
-    def _strong_enough(cls, password: str) -> str:
-        weakness = password_weakness(password)
+    def _strong_enough(cls, password: str, info: ValidationInfo) -> str:
+        # `email` is declared first, so it is already validated here (absent when it was invalid).
+        weakness = password_weakness(password, email=info.data.get("email"))
         if weakness:
-            raise ValueError(f"this password {weakness}; choose a longer passphrase")
+            raise ValueError(f"this password {weakness}; choose a passphrase of several unrelated words")
         return password
 
     model_config = {
@@ -58,3 +68,30 @@ class UserOut(ApiModel):
     full_name: str
     role: str
     created_at: datetime
+
+
+class AdminUserOut(ApiModel):
+    """A user as staff see it (admin `GET /users`, `PATCH /users/{id}`)."""
+
+    id: uuid.UUID
+    email: str
+    full_name: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+
+
+class UserPatch(StrictApiModel):
+    """Deactivate or reactivate an account, or change its role. Either takes effect on every
+    API process within seconds: the user's access tokens stop being honoured."""
+
+    is_active: StrictBool | None = None
+    role: Role | None = None
+
+    model_config = {"json_schema_extra": {"examples": [{"isActive": False}, {"role": "passenger"}]}}
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> UserPatch:
+        if self.is_active is None and self.role is None:
+            raise ValueError("give isActive or role")
+        return self

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from importlib import resources
 from itertools import pairwise
 from typing import TypeVar
 
@@ -27,27 +29,41 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-# The passwords every guessing list starts with; a word from here plus digits or symbols
-# ("Password123!") is as weak as the word alone.
+# A few words every guessing list starts with that matter here in particular; the shipped list
+# (identity/data/common_passwords.txt) has thousands more.
 _COMMON_WORDS = frozenset({
     "password", "passw0rd", "p@ssword", "qwerty", "qwertyuiop", "azerty", "asdfgh", "asdfghjkl",
     "zxcvbnm", "letmein", "welcome", "iloveyou", "admin", "administrator", "abc", "abcdef",
     "monkey", "dragon", "football", "baseball", "sunshine", "princess", "trustno", "master",
-    "secret", "changeme", "default", "login", "user", "test",
+    "secret", "changeme", "default", "login", "user", "test", "airline", "booking", "flight",
 })
+# Stripped from both ends before the list is consulted: "Password123!" is as weak as "password".
+_PADDING = "0123456789!@#$%^&*()_-+=.?~ "
 
 
-def password_weakness(password: str) -> str | None:
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    text = resources.files("ais.identity").joinpath("data/common_passwords.txt").read_text("utf-8")
+    return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def password_weakness(password: str, *, email: str | None = None) -> str | None:
     """Why `password` is too easy to guess, or None. Length is checked by the schema; this
-    refuses what survives a length rule: one repeated character, a keyboard or digit run,
-    a common word padded with digits."""
+    refuses what survives a length rule: one repeated character, a keyboard or digit run, a
+    common password (case-insensitive, also padded with digits or symbols), the e-mail address
+    or its local part."""
     if len(set(password)) < 4:
         return "uses too few different characters"
     steps = {ord(b) - ord(a) for a, b in pairwise(password)}
     if steps <= {1} or steps <= {-1}:
         return "is a simple sequence"
-    core = password.lower().strip("0123456789!@#$%^&*()_-+=.?~ ")
-    if not core or core in _COMMON_WORDS:
+    lowered = password.lower()
+    core = lowered.strip(_PADDING)
+    if email:
+        address = email.strip().lower()
+        if address in (lowered, core) or address.split("@", 1)[0] in (lowered, core):
+            return "is your e-mail address"
+    if not core or core in _COMMON_WORDS or lowered in common_passwords() or core in common_passwords():
         return "is too common"
     return None
 
@@ -81,13 +97,15 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
 class AccessClaims:
     user_id: uuid.UUID
     role: str
+    version: int  # the user's token_version when the token was issued
 
 
-def issue_access_token(*, user_id: uuid.UUID, role: str, secret: str, minutes: int) -> str:
+def issue_access_token(*, user_id: uuid.UUID, role: str, version: int, secret: str, minutes: int) -> str:
     now = datetime.now(UTC)
     claims = {
         "sub": str(user_id),
         "role": role,
+        "ver": version,
         "typ": "access",
         "iss": JWT_ISSUER,
         "iat": now,
@@ -112,8 +130,11 @@ def decode_access_token(token: str, *, secret: str) -> AccessClaims:
         raise Unauthorized("The access token is not valid.") from None
     if claims.get("typ") != "access":
         raise Unauthorized("The access token is not valid.")
+    version = claims.get("ver", 0)  # tokens from before versions existed count as version 0
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise Unauthorized("The access token is not valid.")
     try:
-        return AccessClaims(user_id=uuid.UUID(claims["sub"]), role=str(claims.get("role", "")))
+        return AccessClaims(user_id=uuid.UUID(claims["sub"]), role=str(claims.get("role", "")), version=version)
     except ValueError:
         raise Unauthorized("The access token is not valid.") from None
 

@@ -13,6 +13,7 @@ from ais.config import Settings
 from ais.db.base import utcnow
 from ais.errors import Unauthorized, ValidationFailed
 from ais.identity import repository
+from ais.identity.access_check import AccessStateCache
 from ais.identity.models import RefreshToken, Role, TokenStatus, User
 from ais.identity.schemas import TokenPair
 from ais.identity.security import (
@@ -103,8 +104,11 @@ async def logout(session: AsyncSession, settings: Settings, *, user_id: uuid.UUI
     await repository.revoke_device(session, user_id, token.device_id, utcnow())
 
 
-async def logout_all(session: AsyncSession, *, user_id: uuid.UUID) -> None:
+async def logout_all(session: AsyncSession, *, user_id: uuid.UUID, access_states: AccessStateCache) -> None:
+    """Revoke every refresh token and every access token of the user; once committed, this
+    process refuses the user's old access tokens at once, the others within seconds."""
     await repository.revoke_all(session, user_id, utcnow())
+    access_states.forget_after_commit(session, user_id)
 
 
 async def _issue_pair(session: AsyncSession, settings: Settings, *, user: User, device_id: uuid.UUID,
@@ -121,6 +125,7 @@ async def _issue_pair(session: AsyncSession, settings: Settings, *, user: User, 
         )
     )
     access = issue_access_token(
-        user_id=user.id, role=user.role.value, secret=settings.jwt_secret, minutes=settings.access_token_minutes
+        user_id=user.id, role=user.role.value, version=user.token_version, secret=settings.jwt_secret,
+        minutes=settings.access_token_minutes,
     )
     return TokenPair(access_token=access, refresh_token=raw, expires_in=settings.access_token_minutes * 60)

@@ -20,7 +20,7 @@ _HTTP_CODES = {
     404: ("NOT_FOUND", "Not found."),
     405: ("METHOD_NOT_ALLOWED", "This method is not allowed on this path."),
     409: ("BOOKING_CONFLICT", "Conflict."),
-    413: ("VALIDATION_ERROR", "The request body is too large."),
+    413: ("PAYLOAD_TOO_LARGE", "The request body is too large."),
     415: ("VALIDATION_ERROR", "Unsupported media type."),
     422: ("VALIDATION_ERROR", "The request is not valid."),
     429: ("RATE_LIMITED", "Too many requests; retry later."),

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import and_, or_, select
 
 from ais.api_model import ApiModel
 from ais.audit import service as audit
@@ -15,7 +14,8 @@ from ais.db.session import SessionDep
 from ais.errors import NotFound
 from ais.identity.dependencies import AdminUser
 from ais.openapi_errors import responses
-from ais.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from ais.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_keyed_cursor, encode_cursor
+from ais.payments import repository
 from ais.payments.models import ProviderEvent
 from ais.payments.webhooks import process_event
 
@@ -47,24 +47,9 @@ async def provider_events(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> ProviderEventPage:
     """Newest first; `processed=false` shows what is waiting for a retry or a replay."""
-    statement = select(ProviderEvent)
-    if processed is not None:
-        statement = statement.where(ProviderEvent.processed.is_(processed))
-    if type:
-        statement = statement.where(ProviderEvent.type == type)
-    if cursor:
-        received_at, _, event_id = cursor.partition("|")
-        try:
-            moment = datetime.fromisoformat(received_at)
-        except ValueError:
-            from ais.errors import ValidationFailed
-
-            raise ValidationFailed("The cursor is not valid.") from None
-        statement = statement.where(or_(ProviderEvent.received_at < moment,
-                                        and_(ProviderEvent.received_at == moment, ProviderEvent.id < event_id)))
-    rows = list((await session.scalars(
-        statement.order_by(ProviderEvent.received_at.desc(), ProviderEvent.id.desc()).limit(limit))).all())
-    nxt = f"{rows[-1].received_at.isoformat()}|{rows[-1].id}" if len(rows) == limit else None
+    rows = await repository.list_events(session, processed=processed, event_type=type,
+                                        after=decode_keyed_cursor(cursor), limit=limit)
+    nxt = encode_cursor(rows[-1].received_at, rows[-1].id) if len(rows) == limit else None
     return ProviderEventPage(items=[ProviderEventOut.model_validate(r) for r in rows], next_cursor=nxt)
 
 

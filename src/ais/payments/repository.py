@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.db.base import utcnow
@@ -109,6 +109,22 @@ async def event_processed(session: AsyncSession, event_id: str) -> bool:
 
 async def get_event(session: AsyncSession, event_id: str) -> ProviderEvent | None:
     return await session.get(ProviderEvent, event_id, populate_existing=True)
+
+
+async def list_events(session: AsyncSession, *, processed: bool | None, event_type: str | None,
+                      after: tuple[datetime, str] | None, limit: int) -> list[ProviderEvent]:
+    """The webhook inbox newest first, keyset-paginated on (received_at, id)."""
+    statement = select(ProviderEvent)
+    if processed is not None:
+        statement = statement.where(ProviderEvent.processed.is_(processed))
+    if event_type:
+        statement = statement.where(ProviderEvent.type == event_type)
+    if after is not None:
+        received_at, last_id = after
+        statement = statement.where(or_(ProviderEvent.received_at < received_at,
+                                        and_(ProviderEvent.received_at == received_at, ProviderEvent.id < last_id)))
+    statement = statement.order_by(ProviderEvent.received_at.desc(), ProviderEvent.id.desc()).limit(limit)
+    return list((await session.scalars(statement)).all())
 
 
 async def lock_event(session: AsyncSession, event_id: str) -> ProviderEvent | None:

@@ -36,6 +36,10 @@ async def stripe_webhook(request: Request) -> Response:
     payload = await request.body()
     if len(payload) > MAX_BODY_BYTES:
         return _error(400, "INVALID_SIGNATURE", "The event is too large to be a Stripe event.")
+    if not _is_utf8(payload):  # Stripe sends UTF-8 JSON; the SDK's check would crash on anything else
+        WEBHOOK_EVENTS.labels("unknown", "bad_signature").inc()
+        _log.warning("webhook_bad_signature", reason="body is not UTF-8")
+        return _error(400, "INVALID_SIGNATURE", "The event body is not UTF-8, so it cannot be a Stripe event.")
     try:
         event = runtime.payment_gateway.verify_event(payload, request.headers.get("stripe-signature"))
     except InvalidSignature as exc:
@@ -53,6 +57,14 @@ async def stripe_webhook(request: Request) -> Response:
     if await process_event(runtime, event.id, event_type=event.type, payload=event.raw):
         return JSONResponse({"received": True, "id": event.id})
     return _error(500, "INTERNAL_ERROR", "The event could not be processed; it will be retried.")
+
+
+def _is_utf8(payload: bytes) -> bool:
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:

@@ -1,0 +1,84 @@
+"""Request bodies are capped (SPEC §6): 1 MiB by default, 64 KiB on the auth routes, which anyone
+may call without a token. The answer is 413 PAYLOAD_TOO_LARGE, decided before the body is read
+whole: a declared Content-Length over the limit is refused before a byte of the body is read, and
+a body without a length (chunked) is counted as it streams and cut off at the limit.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ais.errors import PayloadTooLarge
+from ais.ops.errors_http import ais_error_response
+
+DEFAULT_LIMIT_BYTES = 1024 * 1024
+AUTH_LIMIT_BYTES = 64 * 1024
+AUTH_PREFIX = "/api/v1/auth/"
+
+
+def limit_for(path: str) -> int:
+    return AUTH_LIMIT_BYTES if path.startswith(AUTH_PREFIX) else DEFAULT_LIMIT_BYTES
+
+
+def declared_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # the HTTP server refuses a malformed length before we see it
+    return None
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = limit_for(scope["path"])
+        declared = declared_length(scope)
+        if declared is not None and declared > limit:
+            await _refuse(limit, scope, receive, send)
+            return
+        received = 0
+        exceeded = False
+        response_started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    exceeded = True
+                    # Raised into whatever is reading the body; no more of it is read.
+                    raise PayloadTooLarge(limit)
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal response_started
+            # Once the limit is crossed, whatever the app makes of the interrupted read (the
+            # framework turns it into a 400) is replaced by our 413 below.
+            if exceeded and not response_started:
+                return
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except PayloadTooLarge:
+            if not exceeded:
+                raise
+        if exceeded and not response_started:
+            await _refuse(limit, scope, receive, send)
+
+
+async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+    response = ais_error_response(PayloadTooLarge(limit))
+    # The rest of the body is never read: the connection cannot carry another request.
+    response.headers["Connection"] = "close"
+    await response(scope, receive, send)
