@@ -17,11 +17,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # The server default fills existing rows, so the column can be NOT NULL at once.
-    with op.batch_alter_table("users") as batch_op:
-        batch_op.add_column(sa.Column("token_version", sa.Integer(), server_default=sa.text("0"), nullable=False))
+    # The server default fills existing rows, so the column can be NOT NULL at once. A plain ALTER
+    # TABLE on both databases: batch mode would rebuild `users` on SQLite, which its foreign keys
+    # (bookings, refresh tokens, ...) refuse once the table has rows.
+    op.add_column("users", sa.Column("token_version", sa.Integer(), server_default=sa.text("0"), nullable=False))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch_op:
-        batch_op.drop_column("token_version")
+    op.drop_column("users", "token_version")  # SQLite 3.35+ drops a column in place
