@@ -2,8 +2,9 @@
 
 Deliveries are rows, not in-memory tasks: an event recorded in the same transaction as the
 state change is delivered even if the process restarts before sending it, and several
-worker processes sharing one sandbox file never send the same attempt twice (a claim takes
-a lease; a crashed claimer's lease simply runs out).
+worker processes sharing one sandbox store never send the same attempt twice (a claim takes
+a lease; a crashed claimer's lease simply runs out; on PostgreSQL a claimer skips the rows
+another one is claiming at that moment instead of waiting for them).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ais.payments.sandbox.config import DeliveryPolicy, SandboxConfig
 from ais.payments.sandbox.signing import sign_payload
-from ais.payments.sandbox.store import Store, deliveries, delivery_attempts, events
+from ais.payments.sandbox.store import Store
+from ais.payments.sandbox.tables import deliveries, delivery_attempts, events
 
 _log = structlog.get_logger("ais.payments.sandbox.delivery")
 BATCH = 20
@@ -61,6 +63,7 @@ async def claim_due(conn: AsyncConnection, *, now: float, lease: float, limit: i
                (deliveries.c.leased_until.is_(None)) | (deliveries.c.leased_until < now))
         .order_by(deliveries.c.next_attempt_at, events.c.seq)
         .limit(limit)
+        .with_for_update(of=deliveries, skip_locked=True)
     )
     rows = (await conn.execute(query)).all()
     if not rows:
@@ -108,7 +111,9 @@ async def release(conn: AsyncConnection, event_ids: list[str]) -> None:
 
 async def seconds_until_due(conn: AsyncConnection, *, now: float) -> float | None:
     """How long until the next pending delivery may be attempted (None: nothing pending)."""
-    due = func.max(deliveries.c.next_attempt_at, func.coalesce(deliveries.c.leased_until, 0.0))
+    # The later of the two times: SQLite's two-argument max() is PostgreSQL's greatest().
+    later = func.greatest if conn.dialect.name == "postgresql" else func.max
+    due = later(deliveries.c.next_attempt_at, func.coalesce(deliveries.c.leased_until, 0.0))
     value = (await conn.execute(select(func.min(due)).where(deliveries.c.status == "pending"))).scalar()
     return None if value is None else max(0.0, float(value) - now)
 
@@ -180,7 +185,8 @@ class Deliverer:
         claims = [replace(claim, url=url) for claim in claims]
         results = await asyncio.gather(*(self._send(claim) for claim in claims))
         async with self._store.transaction() as conn:
-            for claim, result in zip(claims, results, strict=True):
+            # In id order, as every recorder does: two of them never wait on each other in a cycle.
+            for claim, result in sorted(zip(claims, results, strict=True), key=lambda pair: pair[0].event_id):
                 await record_attempt(conn, claim, result, self._policy, now=time.time())
         self._in_flight.difference_update(claim.event_id for claim in claims)
         for claim, result in zip(claims, results, strict=True):

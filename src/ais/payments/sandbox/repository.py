@@ -1,4 +1,8 @@
-"""All SQL on Stripe objects and events. Callers pass the connection of their unit of work."""
+"""All SQL on Stripe objects and events. Callers pass the connection of their unit of work.
+
+`for_update=True` reads an object that the unit of work is about to change on the strength of
+what it read (refund at most what remains, complete an open session once): on PostgreSQL the
+row stays locked until commit; on SQLite the whole transaction is already serial."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ais.payments.sandbox.store import deliveries, events, objects
+from ais.payments.sandbox.tables import deliveries, events, objects
 
 JsonObject = dict[str, Any]
 
@@ -24,10 +28,13 @@ class StoredObject:
         return str(self.body["id"])
 
 
-async def get_object(conn: AsyncConnection, object_id: str, kind: str | None = None) -> StoredObject | None:
+async def get_object(conn: AsyncConnection, object_id: str, kind: str | None = None, *,
+                     for_update: bool = False) -> StoredObject | None:
     query = select(objects.c.body, objects.c.internal).where(objects.c.id == object_id)
     if kind is not None:
         query = query.where(objects.c.object == kind)
+    if for_update:
+        query = query.with_for_update()
     row = (await conn.execute(query)).first()
     if row is None:
         return None
@@ -51,10 +58,13 @@ async def update_object(conn: AsyncConnection, stored: StoredObject) -> None:
 
 
 async def overdue_session_ids(conn: AsyncConnection, now: int, limit: int = 100) -> list[str]:
+    """Open sessions past their `expires_at`, locked; one that another unit of work holds (being
+    paid or expired right now) is skipped rather than waited for."""
     query = (select(objects.c.id)
              .where(objects.c.object == "checkout.session", objects.c.status == "open",
                     objects.c.expires_at <= now)
-             .order_by(objects.c.expires_at).limit(limit))
+             .order_by(objects.c.expires_at).limit(limit)
+             .with_for_update(skip_locked=True))
     return list((await conn.execute(query)).scalars())
 
 
@@ -74,7 +84,7 @@ async def get_event(conn: AsyncConnection, event_id: str) -> JsonObject | None:
 
 @dataclass(frozen=True)
 class EventFilter:
-    type_patterns: list[str]  # SQLite GLOB patterns: `charge.*`
+    type_patterns: list[str]  # `charge.*`: `*` matches anything
     limit: int
     starting_after: int | None = None  # seq of the cursor event
     ending_before: int | None = None
@@ -85,7 +95,7 @@ async def list_events(conn: AsyncConnection, flt: EventFilter) -> tuple[list[Jso
     """Newest first, `limit` of them, and whether more exist past the page."""
     conditions: list[Any] = []
     if flt.type_patterns:
-        conditions.append(or_(*(events.c.type.op("GLOB")(pattern) for pattern in flt.type_patterns)))
+        conditions.append(or_(*(events.c.type.like(_like(pattern), escape="\\") for pattern in flt.type_patterns)))
     operators = {"gt": events.c.created.__gt__, "gte": events.c.created.__ge__,
                  "lt": events.c.created.__lt__, "lte": events.c.created.__le__}
     conditions.extend(operators[op](value) for op, value in flt.created.items())
@@ -100,6 +110,12 @@ async def list_events(conn: AsyncConnection, flt: EventFilter) -> tuple[list[Jso
         query = query.where(events.c.seq < flt.starting_after)
     rows = await _with_pending(conn, query.order_by(events.c.seq.desc()).limit(flt.limit + 1))
     return rows[: flt.limit], len(rows) > flt.limit
+
+
+def _like(pattern: str) -> str:
+    """A Stripe event-type pattern (`charge.*`) as a LIKE pattern, `_` and `%` taken literally."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")
 
 
 async def _with_pending(conn: AsyncConnection, query: Any) -> list[JsonObject]:

@@ -68,6 +68,7 @@ async def call(request: Request, operation: Operation) -> Response:
         failure: StripeError | None = None
         async with sandbox.unit_of_work(request_id=request_id, idempotency_key=key) as ctx:
             if key is not None:
+                await idempotency.serialize(ctx.conn, scope=scope, key=key)
                 saved = await idempotency.lookup(ctx.conn, scope=scope, key=key, method=request.method, path=path,
                                                  fingerprint=digest, now=ctx.now)
                 if saved is not None:

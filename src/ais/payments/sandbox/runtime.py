@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ais.payments.sandbox import sessions
+from ais.payments.sandbox import idempotency, sessions
 from ais.payments.sandbox.config import SandboxConfig
 from ais.payments.sandbox.delivery import Deliverer, seconds_until_due
 from ais.payments.sandbox.errors import sandbox_unavailable
@@ -31,7 +31,7 @@ class Sandbox:
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
-        self.store = Store(config.database_path)
+        self.store = Store(config.store_url, schema=config.database_schema)
         self._deliverer = Deliverer(self.store, config)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -52,7 +52,7 @@ class Sandbox:
             self._task = asyncio.create_task(self._run(), name="ais-payments-sandbox")
             _log.info("sandbox started", delivery=self.config.delivery,
                       webhook_url=self.config.effective_webhook_url,
-                      database=str(self.config.database_path or ":memory:"))
+                      database=self.store.shown)
 
     async def close(self) -> None:
         async with self._start_lock:
@@ -84,9 +84,12 @@ class Sandbox:
             self.wake()
 
     async def run_once(self) -> None:
-        """One pass of the background work: expire overdue sessions, attempt due deliveries."""
+        """One pass of the background work: expire overdue sessions, forget expired idempotency
+        keys, attempt due deliveries."""
         async with self.store.transaction() as conn:
-            await sessions.expire_overdue(self._context(conn, None, None))
+            ctx = self._context(conn, None, None)
+            await sessions.expire_overdue(ctx)
+            await idempotency.forget_expired(conn, now=ctx.now)
         if self.config.delivery == "on":
             await self._deliverer.deliver_due()
 
