@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
     sandbox_webhook_delivery: Literal["on", "off"] = "on"
+    # `ais sandbox` (the sandbox as its own server): its state (default: a SQLite file in the
+    # data dir; PostgreSQL for load) and where it delivers events (default: PUBLIC_BASE_URL's
+    # /webhooks/stripe).
+    sandbox_database_url: str | None = None
+    sandbox_webhook_url: str | None = None
     hold_minutes: int = Field(default=30, ge=1, le=24 * 60)
     smtp_url: str | None = None
     sentry_dsn: str | None = None

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import event, insert, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -53,8 +54,12 @@ class Store:
     PostgreSQL, tables in `schema`."""
 
     def __init__(self, url: str | None, *, schema: str = DEFAULT_SCHEMA, pool_size: int = 10) -> None:
-        if url is not None and make_url(url).get_backend_name() not in ("sqlite", "postgresql", "postgres"):
-            raise SandboxStorageError(f"the sandbox store must be SQLite or PostgreSQL, not {url.split(':')[0]!r}")
+        try:
+            backend = None if url is None else make_url(url).get_backend_name()
+        except ArgumentError:
+            raise SandboxStorageError(f"{url!r} is not a database URL (sqlite:///PATH or postgresql://…)") from None
+        if backend not in (None, "sqlite", "postgresql", "postgres"):
+            raise SandboxStorageError(f"the sandbox store must be SQLite or PostgreSQL, not {backend!r}")
         if not _SCHEMA_NAME.match(schema):
             raise SandboxStorageError(f"{schema!r} is not a plain lower-case schema name")
         self.url = url
