@@ -59,9 +59,12 @@ class Sandbox:
             self._closed = True
             task, self._task = self._task, None
             if task is not None:
+                self._wake.set()  # the loop sees `_closed` even if the cancellation is lost
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                # wait() neither raises the task's CancelledError nor swallows one aimed at us.
+                await asyncio.wait([task])
+                if not task.cancelled() and task.exception() is not None:
+                    _log.error("sandbox background loop failed", exc_info=task.exception())
             await self._deliverer.close()
             await self.store.close()
 
@@ -99,7 +102,7 @@ class Sandbox:
 
     async def _run(self) -> None:
         poll = self.config.delivery_policy.poll_interval
-        while True:
+        while not self._closed:
             # Cleared before the work, so a wake() during it makes the wait below return at once.
             self._wake.clear()
             try:
@@ -110,8 +113,11 @@ class Sandbox:
             except Exception:
                 _log.exception("sandbox background pass failed")
                 timeout = poll
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns normally when the
+            # event fires in the same moment as close() cancels us, and the stop is lost.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def _seconds_to_next(self, poll: float) -> float:
         if self.config.delivery != "on":
