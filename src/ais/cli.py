@@ -572,6 +572,7 @@ def restore(
 def sandbox(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 12111,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes (above 1: PostgreSQL store).")] = 1,
 ) -> None:
     """Run the Stripe-compatible payment sandbox as its own server (development and load tests).
 
@@ -583,6 +584,7 @@ def sandbox(
     from ais.payments.sandbox.server import SandboxCommandError, run_sandbox_server
 
     try:
-        run_sandbox_server(host=host, port=port, announce=lambda line: out.print(line, markup=False))
+        run_sandbox_server(host=host, port=port, workers=workers,
+                           announce=lambda line: out.print(line, markup=False))
     except SandboxCommandError as exc:
         raise _fail(str(exc), exc.exit_code) from None

@@ -10,7 +10,6 @@ another one is claiming at that moment instead of waiting for them).
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import time
 from dataclasses import dataclass, replace
@@ -32,9 +31,12 @@ EXCERPT = 500
 USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 
 
+_SCHEDULE = insert(deliveries)
+
+
 async def schedule(conn: AsyncConnection, event_id: str, url: str, *, due_at: float) -> None:
-    await conn.execute(insert(deliveries).values(event_id=event_id, url=url, status="pending", attempts=0,
-                                                 next_attempt_at=due_at))
+    await conn.execute(_SCHEDULE, {"event_id": event_id, "url": url, "status": "pending", "attempts": 0,
+                                   "next_attempt_at": due_at})
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ async def claim_due(conn: AsyncConnection, *, now: float, lease: float, limit: i
     await conn.execute(update(deliveries).where(deliveries.c.event_id.in_(ids)).values(leased_until=now + lease))
     claims = []
     for row in rows:
-        body = copy.deepcopy(row.body)
+        body = row.body
         body["pending_webhooks"] = 1
         claims.append(Claim(row.event_id, row.url, row.attempts, body))
     return claims

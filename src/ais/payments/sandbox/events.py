@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 
@@ -29,17 +28,18 @@ class Context:
 
 
 async def emit(ctx: Context, event_type: str, data_object: JsonObject, *,
-               previous_attributes: JsonObject | None = None, automatic: bool = False) -> JsonObject:
-    """Record an event carrying a snapshot of `data_object` as it is now, and schedule its
-    delivery when delivery is on. `automatic` events (expiry by the clock, the hosted page)
-    carry `request: {id: null, idempotency_key: null}` as Stripe's do."""
+               previous_attributes: JsonObject | None = None, automatic: bool = False) -> None:
+    """Record an event carrying a snapshot of `data_object` as it is now (it is serialised into
+    the store here: later changes do not reach it), and schedule its delivery when delivery is
+    on. `automatic` events (expiry by the clock, the hosted page) carry
+    `request: {id: null, idempotency_key: null}` as Stripe's do."""
     delivering = ctx.config.delivery == "on"
     body = objects.event(
         event_id=new_id("event"),
         api_version=ctx.config.api_version,
         created=ctx.now,
         event_type=event_type,
-        data_object=copy.deepcopy(data_object),
+        data_object=data_object,
         previous_attributes=previous_attributes,
         pending_webhooks=1 if delivering else 0,
         request_id=None if automatic else ctx.request_id,
@@ -49,7 +49,6 @@ async def emit(ctx: Context, event_type: str, data_object: JsonObject, *,
     if delivering:
         await delivery.schedule(ctx.conn, body["id"], ctx.config.effective_webhook_url, due_at=time.time())
     ctx.events_recorded += 1
-    return body
 
 
 def changed(before: JsonObject, after: JsonObject, *keys: str) -> JsonObject:

@@ -75,17 +75,20 @@ async def call(request: Request, operation: Operation) -> Response:
                     replay = {**headers, "Idempotent-Replayed": "true", "Original-Request": saved.request_id}
                     return JSONResponse(saved.body, status_code=saved.status_code, headers=replay)
             status, body = 200, {}
-            try:
-                async with ctx.conn.begin_nested():  # a refusal leaves no half-done work behind
-                    body = await expand(ctx.conn, await operation(ctx, params), params.expand())
-            except StripeError as exc:
-                if key is None or not exc.stored or exc.status in (409, 429) or exc.status >= 500:
-                    raise
-                failure, status, body = exc, exc.status, exc.body()
-            if key is not None:
+            if key is None:  # a refusal rolls the whole transaction back
+                body = await expand(ctx.conn, await operation(ctx, params), params.expand())
+            else:
+                try:
+                    # A refusal leaves no half-done work behind, yet its answer is kept for replay.
+                    async with ctx.conn.begin_nested():
+                        body = await expand(ctx.conn, await operation(ctx, params), params.expand())
+                except StripeError as exc:
+                    if not exc.stored or exc.status in (409, 429) or exc.status >= 500:
+                        raise
+                    failure, status, body = exc, exc.status, exc.body()
                 await idempotency.save(ctx.conn, scope=scope, key=key, method=request.method, path=path,
-                                       fingerprint=digest, status_code=status, body=body, request_id=request_id,
-                                       now=ctx.now)
+                                       fingerprint=digest, status_code=status, body=body,
+                                       request_id=request_id, now=ctx.now)
         if failure is not None:
             raise failure
         return JSONResponse(body, status_code=status, headers=headers)

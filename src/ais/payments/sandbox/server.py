@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import signal
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -30,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from ais.config import Settings
 from ais.payments.sandbox.app import create_sandbox_app, sandbox_of
 from ais.payments.sandbox.config import MOUNT_PATH
-from ais.payments.sandbox.store import SandboxStorageError, Store
+from ais.payments.sandbox.store import SandboxStorageError, Store, is_postgres_url
 
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 
@@ -97,8 +98,11 @@ def _is_http_url(value: str) -> bool:
 def create_server_app(server: ServerPlan) -> FastAPI:
     """The sandbox mounted at `/_sandbox`, started and closed by this app's lifespan, and
     `GET /health` (the store answers) for process supervisors."""
+    from ais.ops.logging import configure_logging
+
     settings = server.settings
     assert settings.stripe_secret_key and settings.stripe_webhook_secret
+    configure_logging(settings.log_level)  # again in each worker process (they start afresh)
     try:
         sandbox_app = create_sandbox_app(
             secret_key=settings.stripe_secret_key,
@@ -136,29 +140,41 @@ def create_server_app(server: ServerPlan) -> FastAPI:
     return app
 
 
-def run_sandbox_server(*, host: str, port: int, announce: Callable[[str], None]) -> None:
-    """Run until SIGTERM/SIGINT. Raises `SandboxCommandError` when it cannot start."""
+def run_sandbox_server(*, host: str, port: int, workers: int = 1, announce: Callable[[str], None]) -> None:
+    """Run until SIGTERM/SIGINT. Raises `SandboxCommandError` when it cannot start.
+
+    `workers` > 1 runs that many processes on one socket: with a PostgreSQL store they serve
+    calls side by side (and share the deliveries through their leases), for machines where one
+    process is not enough."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from ais.ops.logging import configure_logging
 
     server_plan = plan(host=host, port=port)
     configure_logging(server_plan.settings.log_level)
     shown_store = _check_store(server_plan.store_url)
+    if workers > 1 and not is_postgres_url(server_plan.store_url):
+        raise SandboxCommandError("--workers above 1 needs a PostgreSQL SANDBOX_DATABASE_URL: a SQLite store "
+                                  "runs one call at a time whatever the number of processes.", 2)
     sock = _bind(host, port)
-    app = create_server_app(server_plan)
     announce(f"Payment sandbox on {server_plan.base_url} — STRIPE_API_BASE={server_plan.api_base}; "
              f"webhooks to {server_plan.webhook_url} (delivery {server_plan.settings.sandbox_webhook_delivery}); "
-             f"state in {shown_store}")
-    config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="on", access_log=False, log_config=None,
+             f"state in {shown_store}" + (f"; {workers} processes" if workers > 1 else ""))
+    # A factory: each worker process builds its own app (its own store pool and background loop).
+    config = uvicorn.Config(functools.partial(create_server_app, server_plan), factory=True, workers=workers,
+                            loop="uvloop", http="httptools", lifespan="on", access_log=False, log_config=None,
                             timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
     try:
         with _stop_signals_end_cleanly():
-            server.run(sockets=[sock])
+            if workers > 1:
+                Multiprocess(config, sockets=[sock]).run()
+            else:
+                server.run(sockets=[sock])
     finally:
         sock.close()
-    if not server.started:
+    if workers == 1 and not server.started:
         raise SandboxCommandError("The payment sandbox did not start; the log above says why.", 1)
 
 
