@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import structlog
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ais.payments.sandbox.config import DeliveryPolicy, SandboxConfig
@@ -34,9 +34,10 @@ USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 _SCHEDULE = insert(deliveries)
 
 
-async def schedule(conn: AsyncConnection, event_id: str, url: str, *, due_at: float) -> None:
-    await conn.execute(_SCHEDULE, {"event_id": event_id, "url": url, "status": "pending", "attempts": 0,
-                                   "next_attempt_at": due_at})
+async def schedule(conn: AsyncConnection, event_ids: list[str], url: str, *, due_at: float) -> None:
+    """Deliveries of these events to `url`, due at `due_at` (one statement)."""
+    await conn.execute(_SCHEDULE, [{"event_id": event_id, "url": url, "status": "pending", "attempts": 0,
+                                    "next_attempt_at": due_at} for event_id in event_ids])
 
 
 @dataclass(frozen=True)
@@ -80,27 +81,43 @@ async def claim_due(conn: AsyncConnection, *, now: float, lease: float, limit: i
     return claims
 
 
-async def record_attempt(conn: AsyncConnection, claim: Claim, result: AttemptResult, policy: DeliveryPolicy,
-                         *, now: float) -> None:
+_INSERT_ATTEMPT = insert(delivery_attempts)
+# Compare-and-set on `attempts`: if our lease ran out and another claimer already recorded
+# this attempt, the attempt row stays as history but the state is theirs. The SET clause
+# comes from the other parameter names.
+_RECORD = update(deliveries).where(deliveries.c.event_id == bindparam("claimed_event"),
+                                   deliveries.c.attempts == bindparam("claimed_attempts"))
+
+
+async def record_attempts(conn: AsyncConnection, outcomes: list[tuple[Claim, AttemptResult]], policy: DeliveryPolicy,
+                          *, now: float) -> None:
+    """Record one attempt of each claim and what follows from it (done, failed for good, or
+    retried later), in two statements however many there are."""
+    if not outcomes:
+        return
+    # In id order, as every recorder does: two of them never wait on each other in a cycle.
+    outcomes = sorted(outcomes, key=lambda outcome: outcome[0].event_id)
+    await conn.execute(_INSERT_ATTEMPT, [
+        {"event_id": claim.event_id, "attempt": claim.attempts + 1, "at": now, "status_code": result.status_code,
+         "error": result.error, "duration_ms": result.duration_ms, "response_excerpt": result.response_excerpt}
+        for claim, result in outcomes])
+    await conn.execute(_RECORD, [_next_state(claim, result, policy, now) for claim, result in outcomes])
+
+
+def _next_state(claim: Claim, result: AttemptResult, policy: DeliveryPolicy, now: float) -> dict[str, Any]:
     attempt = claim.attempts + 1
-    await conn.execute(insert(delivery_attempts).values(
-        event_id=claim.event_id, attempt=attempt, at=now, status_code=result.status_code, error=result.error,
-        duration_ms=result.duration_ms, response_excerpt=result.response_excerpt,
-    ))
-    values: dict[str, Any] = {"attempts": attempt, "url": claim.url, "leased_until": None,
-                              "last_status": result.status_code,
-                              "last_error": result.error, "last_attempt_at": now}
+    state: dict[str, Any] = {
+        "claimed_event": claim.event_id, "claimed_attempts": claim.attempts, "attempts": attempt, "url": claim.url,
+        "leased_until": None, "last_status": result.status_code, "last_error": result.error,
+        "last_attempt_at": now, "status": "pending", "delivered_at": None, "next_attempt_at": None,
+    }
     if result.ok:
-        values.update(status="succeeded", delivered_at=now, next_attempt_at=None)
+        state.update(status="succeeded", delivered_at=now)
     elif attempt >= policy.max_attempts:
-        values.update(status="failed", next_attempt_at=None)
+        state.update(status="failed")
     else:
-        values.update(next_attempt_at=now + policy.delay_after(attempt))
-    # Compare-and-set on `attempts`: if our lease ran out and another claimer already
-    # recorded this attempt, the attempt row stays as history but the state is theirs.
-    await conn.execute(update(deliveries)
-                       .where(deliveries.c.event_id == claim.event_id, deliveries.c.attempts == claim.attempts)
-                       .values(**values))
+        state.update(next_attempt_at=now + policy.delay_after(attempt))
+    return state
 
 
 async def release(conn: AsyncConnection, event_ids: list[str]) -> None:
@@ -187,9 +204,7 @@ class Deliverer:
         claims = [replace(claim, url=url) for claim in claims]
         results = await asyncio.gather(*(self._send(claim) for claim in claims))
         async with self._store.transaction() as conn:
-            # In id order, as every recorder does: two of them never wait on each other in a cycle.
-            for claim, result in sorted(zip(claims, results, strict=True), key=lambda pair: pair[0].event_id):
-                await record_attempt(conn, claim, result, self._policy, now=time.time())
+            await record_attempts(conn, list(zip(claims, results, strict=True)), self._policy, now=time.time())
         self._in_flight.difference_update(claim.event_id for claim in claims)
         for claim, result in zip(claims, results, strict=True):
             if not result.ok:

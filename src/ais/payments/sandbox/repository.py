@@ -79,9 +79,10 @@ async def overdue_session_ids(conn: AsyncConnection, now: int, limit: int = 100)
     return list((await conn.execute(query)).scalars())
 
 
-async def insert_event(conn: AsyncConnection, body: JsonObject) -> None:
-    await conn.execute(_INSERT_EVENT, {"id": body["id"], "type": body["type"], "created": body["created"],
-                                       "body": body})
+async def insert_events(conn: AsyncConnection, bodies: list[JsonObject]) -> None:
+    """In the order given (their `seq`, hence the order `GET /v1/events` lists them)."""
+    await conn.execute(_INSERT_EVENT, [{"id": body["id"], "type": body["type"], "created": body["created"],
+                                        "body": body} for body in bodies])
 
 
 async def event_seq(conn: AsyncConnection, event_id: str) -> int | None:

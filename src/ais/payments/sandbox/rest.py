@@ -26,7 +26,7 @@ from ais.payments.sandbox.errors import (
     resource_missing,
     unrecognized_url,
 )
-from ais.payments.sandbox.events import Context
+from ais.payments.sandbox.events import Context, discard_events, flush_events
 from ais.payments.sandbox.expand import expand
 from ais.payments.sandbox.forms import fingerprint, parse_form
 from ais.payments.sandbox.ids import new_id
@@ -82,7 +82,9 @@ async def call(request: Request, operation: Operation) -> Response:
                     # A refusal leaves no half-done work behind, yet its answer is kept for replay.
                     async with ctx.conn.begin_nested():
                         body = await expand(ctx.conn, await operation(ctx, params), params.expand())
+                        await flush_events(ctx)
                 except StripeError as exc:
+                    discard_events(ctx)  # they described work the savepoint just undid
                     if not exc.stored or exc.status in (409, 429) or exc.status >= 500:
                         raise
                     failure, status, body = exc, exc.status, exc.body()

@@ -16,7 +16,7 @@ from ais.payments.sandbox import idempotency, sessions
 from ais.payments.sandbox.config import SandboxConfig
 from ais.payments.sandbox.delivery import Deliverer, seconds_until_due
 from ais.payments.sandbox.errors import sandbox_unavailable
-from ais.payments.sandbox.events import Context
+from ais.payments.sandbox.events import Context, flush_events
 from ais.payments.sandbox.store import Store
 
 _log = structlog.get_logger("ais.payments.sandbox")
@@ -83,6 +83,7 @@ class Sandbox:
         async with self.store.transaction() as conn:
             ctx = self._context(conn, request_id, idempotency_key)
             yield ctx
+            await flush_events(ctx)
         if ctx.events_recorded:
             self.wake()
 
@@ -92,6 +93,7 @@ class Sandbox:
         async with self.store.transaction() as conn:
             ctx = self._context(conn, None, None)
             await sessions.expire_overdue(ctx)
+            await flush_events(ctx)
             await idempotency.forget_expired(conn, now=ctx.now)
         if self.config.delivery == "on":
             await self._deliverer.deliver_due()
