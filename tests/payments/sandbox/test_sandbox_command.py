@@ -3,6 +3,8 @@ subprocess on a free port, with the AIS API pointed at it through `STRIPE_API_BA
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import os
 import signal
 import subprocess
@@ -49,10 +51,10 @@ class SandboxProcess:
 
 
 @contextmanager
-def sandbox_process(tmp_path: Path, **settings: str) -> Iterator[SandboxProcess]:
-    """`ais sandbox --port P` until the block ends (then SIGTERM, which must exit cleanly)."""
+def sandbox_process(tmp_path: Path, *options: str, **settings: str) -> Iterator[SandboxProcess]:
+    """`ais sandbox --port P [options]` until the block ends (then SIGTERM, which must exit cleanly)."""
     port = int(unused_url().rsplit(":", 1)[1])
-    process = subprocess.Popen([AIS, "sandbox", "--port", str(port)], cwd=tmp_path, text=True,
+    process = subprocess.Popen([AIS, "sandbox", "--port", str(port), *options], cwd=tmp_path, text=True,
                                env=command_env(tmp_path / "var", **settings),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     running = SandboxProcess(f"http://127.0.0.1:{port}", process)
@@ -150,24 +152,29 @@ async def test_api_pays_through_a_sandbox_server_on_another_port(settings: Setti
 
 async def test_events_go_to_sandbox_webhook_url_signed_with_the_webhook_secret(
         tmp_path: Path, sandbox_store: dict[str, str], start_receiver: Callable[..., Receiver]) -> None:
+    """On PostgreSQL with two worker processes: each event still reaches the endpoint once."""
     receiver = start_receiver()
-    with sandbox_process(tmp_path, STRIPE_SECRET_KEY=SECRET_KEY, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+    workers = ("--workers", "2") if sandbox_store else ()
+    with sandbox_process(tmp_path, *workers, STRIPE_SECRET_KEY=SECRET_KEY, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
                          SANDBOX_WEBHOOK_URL=receiver.url, **sandbox_store) as sandbox:
         http_client = stripe.HTTPXClient()
         client = stripe.StripeClient(api_key=SECRET_KEY, base_addresses={"api": sandbox.api_base},
                                      http_client=http_client)
         try:
-            session = await client.v1.checkout.sessions.create_async(params=session_params())
             async with httpx.AsyncClient() as browser:
-                answer = await browser.post(session.url, data={"outcome": "succeeded"})
-            assert answer.status_code == 303
-            await eventually(lambda: len(receiver.received) == 3, within=15)
+                for _ in range(4):
+                    session = await client.v1.checkout.sessions.create_async(params=session_params())
+                    answer = await browser.post(session.url, data={"outcome": "succeeded"})
+                    assert answer.status_code == 303
+            await eventually(lambda: len(receiver.received) >= 12, within=20)
+            await asyncio.sleep(0.5)  # time for a duplicate to show up, if there were one
         finally:
             await http_client.close_async()
     events = [stripe.Webhook.construct_event(body, headers["stripe-signature"], WEBHOOK_SECRET)
               for body, headers in receiver.received]
-    assert {event.type for event in events} == {"charge.succeeded", "payment_intent.succeeded",
-                                                "checkout.session.completed"}
+    assert len({event.id for event in events}) == len(events) == 12
+    assert collections.Counter(event.type for event in events) == {
+        "charge.succeeded": 4, "payment_intent.succeeded": 4, "checkout.session.completed": 4}
 
 
 @pytest.mark.parametrize(("settings", "says"), [
@@ -182,6 +189,12 @@ def test_refused_settings_exit_2_with_one_line(tmp_path: Path, settings: dict[st
     assert result.returncode == 2, result
     assert says in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_several_workers_need_a_postgresql_store(tmp_path: Path) -> None:
+    result = run_command(tmp_path, "--port", "1", "--workers", "2")  # the default store: SQLite
+    assert result.returncode == 2, result
+    assert "PostgreSQL" in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr
 
 
 def test_a_busy_port_exits_2(tmp_path: Path) -> None:
