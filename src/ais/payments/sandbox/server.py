@@ -59,14 +59,13 @@ class ServerPlan:
         return f"{self.base_url}{MOUNT_PATH}/stripe"
 
 
-def plan(*, host: str, port: int, settings: Settings | None = None) -> ServerPlan:
+def plan(*, host: str, port: int) -> ServerPlan:
     """Read and check the settings for a sandbox server on `host:port` (nothing is started)."""
-    if settings is None:
-        try:
-            settings = Settings()
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
-            raise SandboxCommandError(f"Invalid configuration: {problems}.", 2) from None
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        raise SandboxCommandError(f"Invalid configuration: {problems}.", 2) from None
     if settings.is_production:
         raise SandboxCommandError(
             "ais sandbox is refused with AIS_ENV=production: production pays through Stripe itself.", 2)
