@@ -410,7 +410,8 @@ async def drain_deliveries(receiver: Receiver, cpu: CpuWindow, *, expected: int,
     per_event = used["sandbox"] * took / max(1, backlog) * 1000
     return (f"{'webhooks':<22} {state} {expected} events delivered and answered; the backlog after the load "
             f"({backlog} events) drained at {backlog / took:.0f}/s\n{'':<23}cores: sandbox {used['sandbox']:.2f}  "
-            f"other {used['other']:.2f}  (sandbox {per_event:.2f} ms CPU per event delivered)")
+            f"postgres {used['postgres']:.2f}  receiver {used['loadgen']:.2f}  other {used['other']:.2f}  "
+            f"(sandbox {per_event:.2f} ms CPU per event delivered)")
 
 
 def check_store(store_url: str | None, *, created_ids: list[str] | float, completed: list[str]) -> list[str]:
