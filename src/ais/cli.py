@@ -616,3 +616,28 @@ def restore(
     except backups.BackupError as exc:
         raise _fail(str(exc)) from None
     out.print(f"Restored [bold]{file}[/] into {_shown_url(url)}.")
+
+
+# --- payment sandbox --------------------------------------------------------------------
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 12111,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes (above 1: PostgreSQL store).")] = 1,
+) -> None:
+    """Run the Stripe-compatible payment sandbox as its own server (development and load tests).
+
+    Point the API at it with `STRIPE_API_BASE=http://HOST:PORT/_sandbox/stripe`. It delivers
+    webhooks to `SANDBOX_WEBHOOK_URL` (default: `PUBLIC_BASE_URL`/webhooks/stripe) and keeps its
+    state in `SANDBOX_DATABASE_URL` (default: a SQLite file in the data dir; PostgreSQL for load).
+    Refused in production and with a live key.
+    """
+    from ais.payments.sandbox.server import SandboxCommandError, run_sandbox_server
+
+    try:
+        run_sandbox_server(host=host, port=port, workers=workers,
+                           announce=lambda line: out.print(line, markup=False))
+    except SandboxCommandError as exc:
+        raise _fail(str(exc), exc.exit_code) from None

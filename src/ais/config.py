@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
     sandbox_webhook_delivery: Literal["on", "off"] = "on"
+    # `ais sandbox` (the sandbox as its own server): its state (default: a SQLite file in the
+    # data dir; PostgreSQL for load) and where it delivers events (default: PUBLIC_BASE_URL's
+    # /webhooks/stripe).
+    sandbox_database_url: str | None = None
+    sandbox_webhook_url: str | None = None
     hold_minutes: int = Field(default=30, ge=1, le=24 * 60)
     # SPEC §4: seats one user may hold across unpaid bookings, and bookings per user per minute.
     max_held_seats: int = Field(default=9, ge=1)

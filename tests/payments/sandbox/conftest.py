@@ -1,9 +1,16 @@
 """Fixtures: a sandbox mounted at `/_sandbox` in a host app exactly as AIS mounts it, served on
-a real port, and the official stripe SDK (async, HTTPX) pointed at it."""
+a real port, and the official stripe SDK (async, HTTPX) pointed at it.
+
+The store follows the pass: SQLite (in memory, or the file a test names) in the SQLite pass,
+PostgreSQL in the PostgreSQL pass (one scratch database for the session, a fresh schema per
+sandbox; a test that names a file gets the same schema each time it names it)."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import ExitStack, asynccontextmanager
@@ -12,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import stripe
 from fastapi import FastAPI, Request, Response
 
 from ais.payments.sandbox import DeliveryPolicy, Sandbox, create_sandbox_app, sandbox_of
+from tests.conftest import ADMIN_DSN, BACKEND
 from tests.payments.sandbox.serving import reserve_socket, serve
 
 SECRET_KEY = "sk_test_sandboxSecretKeyForTests0123456789"
@@ -68,8 +77,35 @@ def host_app(sandbox_app: FastAPI) -> FastAPI:
     return app
 
 
+@pytest.fixture(scope="session")
+def sandbox_postgres_url() -> Iterator[str | None]:
+    """PostgreSQL pass: a scratch database for the sandboxes of this session (dropped after)."""
+    if BACKEND != "postgres":
+        yield None
+        return
+    name = f"ais_sandbox_test_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def store_options(postgres_url: str | None, database_path: Path | None) -> dict[str, Any]:
+    """`create_sandbox_app` arguments for the pass's store; `database_path` names a store that
+    outlives one sandbox (a restart, two processes sharing it)."""
+    if postgres_url is None:
+        return {"database_path": database_path}
+    if database_path is None:
+        return {"database_url": postgres_url, "database_schema": f"t_{secrets.token_hex(8)}"}
+    digest = hashlib.sha256(str(database_path).encode()).hexdigest()[:16]
+    return {"database_url": postgres_url, "database_schema": f"t_{digest}"}
+
+
 @pytest.fixture
-def start_sandbox() -> Iterator[Callable[..., RunningSandbox]]:
+def start_sandbox(sandbox_postgres_url: str | None) -> Iterator[Callable[..., RunningSandbox]]:
     with ExitStack() as stack:
 
         def start(*, delivery: str = "off", webhook_url: str | None = None, database_path: Path | None = None,
@@ -77,8 +113,8 @@ def start_sandbox() -> Iterator[Callable[..., RunningSandbox]]:
             sock, base_url = reserve_socket()
             clock = FakeClock()
             app = create_sandbox_app(secret_key=secret_key, webhook_secret=WEBHOOK_SECRET, public_base_url=base_url,
-                                     webhook_url=webhook_url, delivery=delivery,
-                                     database_path=database_path, delivery_policy=policy, clock=clock)
+                                     webhook_url=webhook_url, delivery=delivery, delivery_policy=policy, clock=clock,
+                                     **store_options(sandbox_postgres_url, database_path))
             server = ExitStack()
             server.enter_context(serve(host_app(app), sock))
             stack.callback(server.close)

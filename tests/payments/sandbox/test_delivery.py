@@ -141,3 +141,11 @@ async def test_workers_sharing_one_database_deliver_each_event_once(tmp_path: Pa
     ids = [stripe.Webhook.construct_event(body, headers["stripe-signature"], WEBHOOK_SECRET).id
            for body, headers in receiver.received]
     assert len(ids) == len(set(ids)) == 12
+
+
+def test_httpx_need_not_search_for_sniffio_on_every_request() -> None:
+    """httpcore imports `sniffio` on each async request; missing, the failed import searches the
+    whole path every time (a large share of the CPU of each webhook sent and each Stripe call)."""
+    import importlib.util
+
+    assert importlib.util.find_spec("sniffio") is not None

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from ais.payments.sandbox import checkout_page, inspection, rest
-from ais.payments.sandbox.config import DeliveryMode, DeliveryPolicy, SandboxConfig
+from ais.payments.sandbox.config import DEFAULT_SCHEMA, DeliveryMode, DeliveryPolicy, SandboxConfig
 from ais.payments.sandbox.runtime import Sandbox
 
 
@@ -23,6 +23,8 @@ def create_sandbox_app(
     webhook_url: str | None = None,
     delivery: DeliveryMode = "on",
     database_path: Path | None = None,
+    database_url: str | None = None,
+    database_schema: str = DEFAULT_SCHEMA,
     delivery_policy: DeliveryPolicy | None = None,
     clock: Callable[[], float] | None = None,
 ) -> FastAPI:
@@ -34,7 +36,9 @@ def create_sandbox_app(
       (`{public_base_url}/_sandbox/checkout/{id}`) and the default `webhook_url`
       (`{public_base_url}/webhooks/stripe`).
     - `delivery="off"` records events without sending them.
-    - `database_path=None` keeps state in memory; a path keeps it across restarts.
+    - State: in memory by default; `database_path` (a SQLite file) keeps it across restarts;
+      `database_url` (`sqlite:///…` or `postgresql://…`) names the store, on PostgreSQL with
+      its tables in `database_schema` (see `store.py`: only PostgreSQL runs calls in parallel).
     - `clock` (unix seconds) moves the sandbox's business time in tests.
 
     Mounted apps get no lifespan of their own: the host calls `sandbox_of(app).start()` on
@@ -48,6 +52,8 @@ def create_sandbox_app(
         webhook_url=webhook_url,
         delivery=delivery,
         database_path=database_path,
+        database_url=database_url,
+        database_schema=database_schema,
         delivery_policy=delivery_policy or DeliveryPolicy(),
         clock=clock or time.time,
     )

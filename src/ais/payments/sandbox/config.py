@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 # The API version the sandbox speaks and stamps on its events (the one stripe 16.x pins).
 API_VERSION = "2026-10-28.endive"
 MOUNT_PATH = "/_sandbox"
+# Where a PostgreSQL store keeps its tables, apart from anything else in that database.
+DEFAULT_SCHEMA = "stripe_sandbox"
 
 DeliveryMode = Literal["on", "off"]
 
@@ -58,9 +60,13 @@ class SandboxConfig:
     public_base_url: str
     webhook_url: str | None = None
     delivery: DeliveryMode = "on"
-    # None keeps everything in memory (tests); a path survives restarts and is shared by
-    # every worker process of the embedded server.
+    # Neither: everything in memory (tests). `database_path`: a SQLite file that survives
+    # restarts and is shared by every worker process of the embedded server. `database_url`:
+    # `sqlite:///…` or `postgresql://…` (for load: calls run in parallel), tables in
+    # `database_schema` on PostgreSQL.
     database_path: Path | None = None
+    database_url: str | None = None
+    database_schema: str = DEFAULT_SCHEMA
     delivery_policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     api_version: str = API_VERSION
     # The sandbox's business clock (object `created`, `expires_at` checks, idempotency key
@@ -80,10 +86,19 @@ class SandboxConfig:
             problems.append(f"public_base_url {self.public_base_url!r} is not an http(s) URL")
         if self.webhook_url is not None and not _is_http_url(self.webhook_url):
             problems.append(f"webhook_url {self.webhook_url!r} is not an http(s) URL")
+        if self.database_path is not None and self.database_url is not None:
+            problems.append("give database_path or database_url, not both")
         if self.delivery not in ("on", "off"):
             problems.append(f"delivery must be 'on' or 'off', not {self.delivery!r}")
         if problems:
             raise ValueError("sandbox configuration: " + "; ".join(problems))
+
+    @property
+    def store_url(self) -> str | None:
+        """The store as a URL (None: in memory)."""
+        if self.database_path is not None:
+            return f"sqlite:///{self.database_path.as_posix()}"
+        return self.database_url
 
     @property
     def base_url(self) -> str:

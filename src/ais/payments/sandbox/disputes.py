@@ -22,7 +22,7 @@ async def create_dispute(ctx: Context, charge_id: str, params: Params) -> JsonOb
     `disputed`, and `charge.dispute.created`."""
     params.only("reason", "expand")
     reason = params.choice("reason", REASONS) or "fraudulent"
-    charge = await repository.get_object(ctx.conn, charge_id, "charge")
+    charge = await repository.get_object(ctx.conn, charge_id, "charge", for_update=True)
     if charge is None:
         raise resource_missing("charge", charge_id, "charge")
     if charge.body["status"] != "succeeded":
@@ -45,7 +45,7 @@ async def close_dispute(ctx: Context, dispute_id: str, params: Params) -> JsonOb
     """Decide an open dispute `won` or `lost`, with `charge.dispute.closed`."""
     params.only("status", "expand")
     status = params.choice("status", ("won", "lost"), required=True)
-    dispute = await repository.get_object(ctx.conn, dispute_id, "dispute")
+    dispute = await repository.get_object(ctx.conn, dispute_id, "dispute", for_update=True)
     if dispute is None:
         raise resource_missing("dispute", dispute_id, "dispute")
     if dispute.body["status"] not in OPEN_STATUSES:

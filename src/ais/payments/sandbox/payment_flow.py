@@ -41,7 +41,8 @@ async def complete(ctx: Context, session_id: str, outcome: Outcome) -> StoredObj
     Raises `errors.StripeError` (resource_missing) for an unknown id and `SessionNotOpen`
     when the session is complete or has expired (expiring it first if its time has passed).
     """
-    session = await load_session(ctx, session_id)
+    # Locked until commit: a second submission of the same page waits, then finds it complete.
+    session = await load_session(ctx, session_id, for_update=True)
     if session.body["status"] != "open":
         raise SessionNotOpen(session.body)
     intent = await _intent_for(ctx, session)

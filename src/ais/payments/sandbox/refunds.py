@@ -67,7 +67,8 @@ async def _charge_to_refund(ctx: Context, charge_id: str | None, intent_id: str 
             raise param_error(f"Charge {charge_id} does not belong to PaymentIntent {intent_id}.", "charge")
         charge_id = intent.body["latest_charge"]
     assert charge_id is not None
-    charge = await repository.get_object(ctx.conn, charge_id, "charge")
+    # Locked until commit: concurrent refunds of one charge each see what the previous one left.
+    charge = await repository.get_object(ctx.conn, charge_id, "charge", for_update=True)
     if charge is None:
         raise resource_missing("charge", charge_id, "charge")
     if charge.body["status"] != "succeeded":

@@ -1,15 +1,23 @@
-"""All SQL on Stripe objects and events. Callers pass the connection of their unit of work."""
+"""All SQL on Stripe objects and events. Callers pass the connection of their unit of work.
+
+`for_update=True` reads an object that the unit of work is about to change on the strength of
+what it read (refund at most what remains, complete an open session once): on PostgreSQL the
+row stays locked until commit; on SQLite the whole transaction is already serial.
+
+The statements of the hot paths are built once, with bound parameters: building a statement
+per call (and its cache key, JSON types included) cost more CPU than running it.
+Bodies come back freshly decoded from JSON on every read, so callers may change them freely
+and write them back as a whole."""
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ais.payments.sandbox.store import deliveries, events, objects
+from ais.payments.sandbox.tables import deliveries, events, objects
 
 JsonObject = dict[str, Any]
 
@@ -24,42 +32,57 @@ class StoredObject:
         return str(self.body["id"])
 
 
-async def get_object(conn: AsyncConnection, object_id: str, kind: str | None = None) -> StoredObject | None:
-    query = select(objects.c.body, objects.c.internal).where(objects.c.id == object_id)
-    if kind is not None:
-        query = query.where(objects.c.object == kind)
-    row = (await conn.execute(query)).first()
-    if row is None:
-        return None
-    # Deep copies: callers change bodies freely and write them back as a whole.
-    return StoredObject(copy.deepcopy(row.body), copy.deepcopy(row.internal))
+_GET_ANY = select(objects.c.body, objects.c.internal).where(objects.c.id == bindparam("object_id"))
+_GET_KIND = _GET_ANY.where(objects.c.object == bindparam("kind"))
+_GETS = {  # (of one kind, for update)
+    (False, False): _GET_ANY, (True, False): _GET_KIND,
+    (False, True): _GET_ANY.with_for_update(), (True, True): _GET_KIND.with_for_update(),
+}
+_INSERT_OBJECT = insert(objects)
+# The SET clause comes from the parameter names (body, internal, status, expires_at).
+_UPDATE_OBJECT = update(objects).where(objects.c.id == bindparam("object_id"))
+_INSERT_EVENT = insert(events)
+
+
+async def get_object(conn: AsyncConnection, object_id: str, kind: str | None = None, *,
+                     for_update: bool = False) -> StoredObject | None:
+    query = _GETS[kind is not None, for_update]
+    params = {"object_id": object_id} if kind is None else {"object_id": object_id, "kind": kind}
+    row = (await conn.execute(query, params)).first()
+    return None if row is None else StoredObject(row.body, row.internal)
 
 
 async def insert_object(conn: AsyncConnection, stored: StoredObject) -> None:
     body = stored.body
-    await conn.execute(insert(objects).values(
-        id=body["id"], object=body["object"], created=body["created"], body=body, internal=stored.internal,
-        status=body.get("status"), expires_at=body.get("expires_at"),
-    ))
+    await conn.execute(_INSERT_OBJECT, {
+        "id": body["id"], "object": body["object"], "created": body["created"], "body": body,
+        "internal": stored.internal, "status": body.get("status"), "expires_at": body.get("expires_at"),
+    })
 
 
 async def update_object(conn: AsyncConnection, stored: StoredObject) -> None:
     body = stored.body
-    await conn.execute(update(objects).where(objects.c.id == body["id"]).values(
-        body=body, internal=stored.internal, status=body.get("status"), expires_at=body.get("expires_at"),
-    ))
+    await conn.execute(_UPDATE_OBJECT, {
+        "object_id": body["id"], "body": body, "internal": stored.internal, "status": body.get("status"),
+        "expires_at": body.get("expires_at"),
+    })
 
 
 async def overdue_session_ids(conn: AsyncConnection, now: int, limit: int = 100) -> list[str]:
+    """Open sessions past their `expires_at`, locked; one that another unit of work holds (being
+    paid or expired right now) is skipped rather than waited for."""
     query = (select(objects.c.id)
              .where(objects.c.object == "checkout.session", objects.c.status == "open",
                     objects.c.expires_at <= now)
-             .order_by(objects.c.expires_at).limit(limit))
+             .order_by(objects.c.expires_at).limit(limit)
+             .with_for_update(skip_locked=True))
     return list((await conn.execute(query)).scalars())
 
 
-async def insert_event(conn: AsyncConnection, body: JsonObject) -> None:
-    await conn.execute(insert(events).values(id=body["id"], type=body["type"], created=body["created"], body=body))
+async def insert_events(conn: AsyncConnection, bodies: list[JsonObject]) -> None:
+    """In the order given (their `seq`, hence the order `GET /v1/events` lists them)."""
+    await conn.execute(_INSERT_EVENT, [{"id": body["id"], "type": body["type"], "created": body["created"],
+                                        "body": body} for body in bodies])
 
 
 async def event_seq(conn: AsyncConnection, event_id: str) -> int | None:
@@ -74,7 +97,7 @@ async def get_event(conn: AsyncConnection, event_id: str) -> JsonObject | None:
 
 @dataclass(frozen=True)
 class EventFilter:
-    type_patterns: list[str]  # SQLite GLOB patterns: `charge.*`
+    type_patterns: list[str]  # `charge.*`: `*` matches anything
     limit: int
     starting_after: int | None = None  # seq of the cursor event
     ending_before: int | None = None
@@ -85,7 +108,7 @@ async def list_events(conn: AsyncConnection, flt: EventFilter) -> tuple[list[Jso
     """Newest first, `limit` of them, and whether more exist past the page."""
     conditions: list[Any] = []
     if flt.type_patterns:
-        conditions.append(or_(*(events.c.type.op("GLOB")(pattern) for pattern in flt.type_patterns)))
+        conditions.append(or_(*(events.c.type.like(_like(pattern), escape="\\") for pattern in flt.type_patterns)))
     operators = {"gt": events.c.created.__gt__, "gte": events.c.created.__ge__,
                  "lt": events.c.created.__lt__, "lte": events.c.created.__le__}
     conditions.extend(operators[op](value) for op, value in flt.created.items())
@@ -102,6 +125,12 @@ async def list_events(conn: AsyncConnection, flt: EventFilter) -> tuple[list[Jso
     return rows[: flt.limit], len(rows) > flt.limit
 
 
+def _like(pattern: str) -> str:
+    """A Stripe event-type pattern (`charge.*`) as a LIKE pattern, `_` and `%` taken literally."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")
+
+
 async def _with_pending(conn: AsyncConnection, query: Any) -> list[JsonObject]:
     """Event bodies with `pending_webhooks` as it is now (1 while a delivery is pending)."""
     rows = (await conn.execute(query)).all()
@@ -113,7 +142,7 @@ async def _with_pending(conn: AsyncConnection, query: Any) -> list[JsonObject]:
     pending = set((await conn.execute(pending_query)).scalars())
     result = []
     for row in rows:
-        body = copy.deepcopy(row.body)
+        body = row.body
         body["pending_webhooks"] = 1 if row.id in pending else 0
         result.append(body)
     return result
@@ -128,4 +157,4 @@ async def list_refunds(conn: AsyncConnection, *, charge: str | None, payment_int
     if payment_intent is not None:
         query = query.where(objects.c.body["payment_intent"].as_string() == payment_intent)
     rows = (await conn.execute(query.order_by(objects.c.created.desc(), objects.c.id.desc()).limit(limit + 1))).all()
-    return [copy.deepcopy(row.body) for row in rows[:limit]], len(rows) > limit
+    return [row.body for row in rows[:limit]], len(rows) > limit

@@ -26,7 +26,7 @@ from ais.payments.sandbox.errors import (
     resource_missing,
     unrecognized_url,
 )
-from ais.payments.sandbox.events import Context
+from ais.payments.sandbox.events import Context, discard_events, flush_events
 from ais.payments.sandbox.expand import expand
 from ais.payments.sandbox.forms import fingerprint, parse_form
 from ais.payments.sandbox.ids import new_id
@@ -68,23 +68,29 @@ async def call(request: Request, operation: Operation) -> Response:
         failure: StripeError | None = None
         async with sandbox.unit_of_work(request_id=request_id, idempotency_key=key) as ctx:
             if key is not None:
+                await idempotency.serialize(ctx.conn, scope=scope, key=key)
                 saved = await idempotency.lookup(ctx.conn, scope=scope, key=key, method=request.method, path=path,
                                                  fingerprint=digest, now=ctx.now)
                 if saved is not None:
                     replay = {**headers, "Idempotent-Replayed": "true", "Original-Request": saved.request_id}
                     return JSONResponse(saved.body, status_code=saved.status_code, headers=replay)
             status, body = 200, {}
-            try:
-                async with ctx.conn.begin_nested():  # a refusal leaves no half-done work behind
-                    body = await expand(ctx.conn, await operation(ctx, params), params.expand())
-            except StripeError as exc:
-                if key is None or not exc.stored or exc.status in (409, 429) or exc.status >= 500:
-                    raise
-                failure, status, body = exc, exc.status, exc.body()
-            if key is not None:
+            if key is None:  # a refusal rolls the whole transaction back
+                body = await expand(ctx.conn, await operation(ctx, params), params.expand())
+            else:
+                try:
+                    # A refusal leaves no half-done work behind, yet its answer is kept for replay.
+                    async with ctx.conn.begin_nested():
+                        body = await expand(ctx.conn, await operation(ctx, params), params.expand())
+                        await flush_events(ctx)
+                except StripeError as exc:
+                    discard_events(ctx)  # they described work the savepoint just undid
+                    if not exc.stored or exc.status in (409, 429) or exc.status >= 500:
+                        raise
+                    failure, status, body = exc, exc.status, exc.body()
                 await idempotency.save(ctx.conn, scope=scope, key=key, method=request.method, path=path,
-                                       fingerprint=digest, status_code=status, body=body, request_id=request_id,
-                                       now=ctx.now)
+                                       fingerprint=digest, status_code=status, body=body,
+                                       request_id=request_id, now=ctx.now)
         if failure is not None:
             raise failure
         return JSONResponse(body, status_code=status, headers=headers)

@@ -12,11 +12,11 @@ from contextlib import asynccontextmanager
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ais.payments.sandbox import sessions
+from ais.payments.sandbox import idempotency, sessions
 from ais.payments.sandbox.config import SandboxConfig
 from ais.payments.sandbox.delivery import Deliverer, seconds_until_due
 from ais.payments.sandbox.errors import sandbox_unavailable
-from ais.payments.sandbox.events import Context
+from ais.payments.sandbox.events import Context, flush_events
 from ais.payments.sandbox.store import Store
 
 _log = structlog.get_logger("ais.payments.sandbox")
@@ -31,7 +31,7 @@ class Sandbox:
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
-        self.store = Store(config.database_path)
+        self.store = Store(config.store_url, schema=config.database_schema)
         self._deliverer = Deliverer(self.store, config)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -52,16 +52,19 @@ class Sandbox:
             self._task = asyncio.create_task(self._run(), name="ais-payments-sandbox")
             _log.info("sandbox started", delivery=self.config.delivery,
                       webhook_url=self.config.effective_webhook_url,
-                      database=str(self.config.database_path or ":memory:"))
+                      database=self.store.shown)
 
     async def close(self) -> None:
         async with self._start_lock:
             self._closed = True
             task, self._task = self._task, None
             if task is not None:
+                self._wake.set()  # the loop sees `_closed` even if the cancellation is lost
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                # wait() neither raises the task's CancelledError nor swallows one aimed at us.
+                await asyncio.wait([task])
+                if not task.cancelled() and task.exception() is not None:
+                    _log.error("sandbox background loop failed", exc_info=task.exception())
             await self._deliverer.close()
             await self.store.close()
 
@@ -80,13 +83,18 @@ class Sandbox:
         async with self.store.transaction() as conn:
             ctx = self._context(conn, request_id, idempotency_key)
             yield ctx
+            await flush_events(ctx)
         if ctx.events_recorded:
             self.wake()
 
     async def run_once(self) -> None:
-        """One pass of the background work: expire overdue sessions, attempt due deliveries."""
+        """One pass of the background work: expire overdue sessions, forget expired idempotency
+        keys, attempt due deliveries."""
         async with self.store.transaction() as conn:
-            await sessions.expire_overdue(self._context(conn, None, None))
+            ctx = self._context(conn, None, None)
+            await sessions.expire_overdue(ctx)
+            await flush_events(ctx)
+            await idempotency.forget_expired(conn, now=ctx.now)
         if self.config.delivery == "on":
             await self._deliverer.deliver_due()
 
@@ -96,7 +104,7 @@ class Sandbox:
 
     async def _run(self) -> None:
         poll = self.config.delivery_policy.poll_interval
-        while True:
+        while not self._closed:
             # Cleared before the work, so a wake() during it makes the wait below return at once.
             self._wake.clear()
             try:
@@ -107,8 +115,11 @@ class Sandbox:
             except Exception:
                 _log.exception("sandbox background pass failed")
                 timeout = poll
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns normally when the
+            # event fires in the same moment as close() cancels us, and the stop is lost.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def _seconds_to_next(self, poll: float) -> float:
         if self.config.delivery != "on":

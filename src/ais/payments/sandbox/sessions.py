@@ -70,19 +70,30 @@ async def create_session(ctx: Context, params: Params) -> JsonObject:
     return body
 
 
-async def load_session(ctx: Context, session_id: str, *, param: str = "session") -> StoredObject:
+async def load_session(ctx: Context, session_id: str, *, param: str = "session",
+                       for_update: bool = False) -> StoredObject:
     """The session, expired first if its `expires_at` has passed (Stripe expires sessions on
-    its own; the background sweep does it too, this makes reads exact)."""
-    stored = await repository.get_object(ctx.conn, session_id, "checkout.session")
+    its own; the background sweep does it too, this makes reads exact).
+
+    `for_update=True` for a caller that changes the session: it stays locked until commit.
+    A plain read takes the lock only when it has to expire the session."""
+    stored = await repository.get_object(ctx.conn, session_id, "checkout.session", for_update=for_update)
     if stored is None:
         raise resource_missing("checkout.session", session_id, param)
-    if stored.body["status"] == "open" and stored.body["expires_at"] <= ctx.now:
+    if _overdue(ctx, stored) and not for_update:
+        stored = await repository.get_object(ctx.conn, session_id, "checkout.session", for_update=True)
+        assert stored is not None  # sessions are never deleted
+    if _overdue(ctx, stored):
         await expire(ctx, stored, automatic=True)
     return stored
 
 
+def _overdue(ctx: Context, session: StoredObject) -> bool:
+    return bool(session.body["status"] == "open" and session.body["expires_at"] <= ctx.now)
+
+
 async def expire_session(ctx: Context, session_id: str) -> JsonObject:
-    stored = await load_session(ctx, session_id)
+    stored = await load_session(ctx, session_id, for_update=True)
     status = stored.body["status"]
     if status != "open":
         raise state_error(f"Only Checkout Sessions with a status of `open` can be expired. "
@@ -92,7 +103,8 @@ async def expire_session(ctx: Context, session_id: str) -> JsonObject:
 
 
 async def expire(ctx: Context, session: StoredObject, *, automatic: bool = False) -> None:
-    """open → expired; a PaymentIntent left by a declined attempt is canceled with it."""
+    """open → expired; a PaymentIntent left by a declined attempt is canceled with it.
+    The caller holds the session's lock (`load_session(..., for_update=True)`)."""
     intent_id = session.body["payment_intent"]
     if intent_id is not None:
         intent = await repository.get_object(ctx.conn, intent_id, "payment_intent")
@@ -110,7 +122,7 @@ async def expire_overdue(ctx: Context) -> int:
     """Expire every open session whose `expires_at` has passed; how many."""
     ids = await repository.overdue_session_ids(ctx.conn, ctx.now)
     for session_id in ids:
-        await load_session(ctx, session_id)
+        await load_session(ctx, session_id, for_update=True)
     return len(ids)
 
 

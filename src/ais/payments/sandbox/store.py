@@ -1,116 +1,74 @@
-"""The sandbox's own storage: a small SQLite database, apart from AIS's.
+"""The sandbox's own storage, apart from AIS's.
 
-The sandbox plays a remote service, so its state never shares AIS's database, metadata or
-migrations: a payment call made while AIS holds a database connection can never wait on it,
-and wiping AIS's data does not make "Stripe" forget its charges.
+The sandbox plays a remote service, so its state never shares AIS's metadata or migrations: a
+payment call made while AIS holds a database connection can never wait on it, and wiping AIS's
+data does not make "Stripe" forget its charges.
 
-- `database_path` given: a SQLite file (WAL). It survives restarts (pending deliveries
-  resume) and is shared by every worker process of the embedded server.
-- `database_path=None`: an in-memory database on one connection, for tests.
+Two stores, one set of tables (`tables.py`):
 
-Every unit of work is one `BEGIN IMMEDIATE` transaction taken behind an in-process lock:
-SQLite's write lock serialises processes (waiting up to `busy_timeout`), the asyncio lock
-serialises the coroutines of one process. Read-check-write sequences such as "refund at
-most what remains" are therefore atomic without row locks. Throughput is irrelevant here;
-correctness under concurrent requests is not.
+- **SQLite** (the default: a file in the data dir; in memory for tests). Every unit of work is
+  one `BEGIN IMMEDIATE` transaction behind an in-process lock: SQLite's write lock serialises
+  processes, the asyncio lock serialises the coroutines of one process, so read-check-write
+  sequences are atomic without row locks. Simple and correct, one call at a time.
+- **PostgreSQL** (`SANDBOX_DATABASE_URL`, for load). Units of work run in parallel at READ
+  COMMITTED; what must be atomic says so itself: the object it changes is read `FOR UPDATE`
+  (a refund locks its charge, a completion its session), idempotency keys take a transaction
+  advisory lock, delivery claims skip rows another process holds. The tables live in their own
+  schema (`stripe_sandbox` unless told otherwise), created here, never by AIS's migrations.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Table, event
+from sqlalchemy import event, insert, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-SCHEMA_VERSION = 1
+from ais.db.urls import async_url
+from ais.payments.sandbox.config import DEFAULT_SCHEMA
+from ais.payments.sandbox.tables import SCHEMA_VERSION, metadata, schema_version
 
-# Deliberately not ais.db.base.Base.metadata: AIS's migrations must never see these tables.
-metadata = MetaData()
-
-objects = Table(
-    "objects",
-    metadata,
-    Column("id", String, primary_key=True),
-    Column("object", String, nullable=False),
-    Column("created", Integer, nullable=False),
-    # Copied from the body for the expiry sweep; the body is the truth.
-    Column("status", String, nullable=True),
-    Column("expires_at", Integer, nullable=True),
-    Column("body", JSON, nullable=False),
-    # What the sandbox keeps but Stripe does not show on the object (e.g. line items).
-    Column("internal", JSON, nullable=False),
-    Index("ix_objects_sweep", "object", "status", "expires_at"),
-)
-
-events = Table(
-    "events",
-    metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("id", String, nullable=False, unique=True),
-    Column("type", String, nullable=False, index=True),
-    Column("created", Integer, nullable=False),
-    Column("body", JSON, nullable=False),
-    sqlite_autoincrement=True,
-)
-
-deliveries = Table(
-    "deliveries",
-    metadata,
-    Column("event_id", String, primary_key=True),
-    Column("url", String, nullable=False),
-    Column("status", String, nullable=False),  # pending | succeeded | failed
-    Column("attempts", Integer, nullable=False),
-    Column("next_attempt_at", Float, nullable=True),
-    Column("leased_until", Float, nullable=True),
-    Column("last_status", Integer, nullable=True),
-    Column("last_error", String, nullable=True),
-    Column("last_attempt_at", Float, nullable=True),
-    Column("delivered_at", Float, nullable=True),
-    Index("ix_deliveries_due", "status", "next_attempt_at"),
-)
-
-delivery_attempts = Table(
-    "delivery_attempts",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("event_id", String, nullable=False, index=True),
-    Column("attempt", Integer, nullable=False),
-    Column("at", Float, nullable=False),
-    Column("status_code", Integer, nullable=True),
-    Column("error", String, nullable=True),
-    Column("duration_ms", Integer, nullable=False),
-    Column("response_excerpt", String, nullable=True),
-)
-
-idempotency_keys = Table(
-    "idempotency_keys",
-    metadata,
-    Column("scope", String, primary_key=True),  # a hash of the secret key: keys are per account
-    Column("key", String, primary_key=True),
-    Column("method", String, nullable=False),
-    Column("path", String, nullable=False),
-    Column("fingerprint", String, nullable=False),
-    Column("status_code", Integer, nullable=False),
-    Column("body", JSON, nullable=False),
-    Column("request_id", String, nullable=False),
-    Column("created", Float, nullable=False, index=True),
-)
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Any constant: it only has to keep two sandboxes opening the same schema from racing its DDL.
+_DDL_LOCK = 0x5354524950455342  # "STRIPESB"
 
 
 class SandboxStorageError(RuntimeError):
-    """The sandbox database cannot be used (e.g. it was written by another schema version)."""
+    """The sandbox store cannot be used (unsupported URL, or written by another schema version)."""
+
+
+def is_postgres_url(url: str | None) -> bool:
+    return url is not None and make_url(url).get_backend_name() in ("postgresql", "postgres")
 
 
 class Store:
-    def __init__(self, database_path: Path | None) -> None:
-        self.database_path = database_path
+    """`url=None`: SQLite in memory (tests); `sqlite:///path`: a SQLite file; `postgresql://…`:
+    PostgreSQL, tables in `schema`."""
+
+    def __init__(self, url: str | None, *, schema: str = DEFAULT_SCHEMA, pool_size: int = 10) -> None:
+        try:
+            backend = None if url is None else make_url(url).get_backend_name()
+        except ArgumentError:
+            raise SandboxStorageError(f"{url!r} is not a database URL (sqlite:///PATH or postgresql://…)") from None
+        if backend not in (None, "sqlite", "postgresql", "postgres"):
+            raise SandboxStorageError(f"the sandbox store must be SQLite or PostgreSQL, not {backend!r}")
+        if not _SCHEMA_NAME.match(schema):
+            raise SandboxStorageError(f"{schema!r} is not a plain lower-case schema name")
+        self.url = url
+        self.schema = schema
+        self.pool_size = pool_size
+        self.is_postgres = is_postgres_url(url)
         self._engine: AsyncEngine | None = None
-        self._lock = asyncio.Lock()
+        # SQLite only: one unit of work at a time per process (see the module docstring).
+        self._lock: asyncio.Lock | None = None if self.is_postgres else asyncio.Lock()
 
     @property
     def engine(self) -> AsyncEngine:
@@ -118,22 +76,21 @@ class Store:
             raise SandboxStorageError("the sandbox store is not open")
         return self._engine
 
+    @property
+    def shown(self) -> str:
+        """Where the state lives, for logs (no password)."""
+        if self.url is None:
+            return ":memory:"
+        shown = make_url(self.url).render_as_string(hide_password=True)
+        return f"{shown} (schema {self.schema})" if self.is_postgres else shown
+
     async def open(self) -> None:
         if self._engine is not None:
             return
-        engine = _create_engine(self.database_path)
+        engine = self._create_engine()
         try:
             async with engine.begin() as conn:
-                version = (await conn.exec_driver_sql("PRAGMA user_version")).scalar_one()
-                has_tables = (await conn.exec_driver_sql(
-                    "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='objects'")).scalar_one()
-                if has_tables and version != SCHEMA_VERSION:
-                    raise SandboxStorageError(
-                        f"the sandbox database {self.database_path} has schema version {version}, "
-                        f"this code needs {SCHEMA_VERSION}; delete the file to start a fresh sandbox"
-                    )
-                await conn.run_sync(metadata.create_all)
-                await conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                await (self._prepare_postgres(conn) if self.is_postgres else self._prepare_sqlite(conn))
         except BaseException:
             await engine.dispose()
             raise
@@ -147,25 +104,77 @@ class Store:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One unit of work: committed when the block ends, rolled back if it raises."""
-        async with self._lock, self.engine.begin() as conn:
+        serial: AbstractAsyncContextManager[Any] = self._lock if self._lock is not None else nullcontext()
+        async with serial, self.engine.begin() as conn:
             yield conn
 
+    async def _prepare_sqlite(self, conn: AsyncConnection) -> None:
+        version = (await conn.exec_driver_sql("PRAGMA user_version")).scalar_one()
+        has_tables = (await conn.exec_driver_sql(
+            "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='objects'")).scalar_one()
+        if has_tables and version != SCHEMA_VERSION:
+            raise SandboxStorageError(
+                f"the sandbox database {self.shown} has schema version {version}, this code needs "
+                f"{SCHEMA_VERSION}; delete the file to start a fresh sandbox")
+        await conn.run_sync(metadata.create_all)
+        await conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
-def _create_engine(database_path: Path | None) -> AsyncEngine:
-    if database_path is None:
+    async def _prepare_postgres(self, conn: AsyncConnection) -> None:
+        # DDL is transactional on PostgreSQL: under this lock, a second sandbox starting at the
+        # same time waits and then finds everything in place.
+        await conn.execute(select(text(f"pg_advisory_xact_lock({_DDL_LOCK})")))
+        await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+        await conn.run_sync(schema_version.metadata.create_all)
+        found = (await conn.execute(select(schema_version.c.version))).scalar()
+        if found is None:
+            await conn.execute(insert(schema_version).values(version=SCHEMA_VERSION))
+        elif found != SCHEMA_VERSION:
+            raise SandboxStorageError(
+                f"the sandbox schema {self.shown} has version {found}, this code needs {SCHEMA_VERSION}; "
+                f'drop it (DROP SCHEMA "{self.schema}" CASCADE) to start a fresh sandbox')
+        await conn.run_sync(metadata.create_all)
+
+    def _create_engine(self) -> AsyncEngine:
+        if self.is_postgres:
+            assert self.url is not None
+            return create_async_engine(
+                async_url(self.url),
+                pool_size=self.pool_size,
+                max_overflow=0,
+                pool_timeout=30,
+                pool_recycle=900,
+                # The tables carry no schema; every statement names the sandbox's.
+                execution_options={"schema_translate_map": {None: self.schema}},
+                connect_args={"server_settings": {
+                    "application_name": "ais-sandbox",
+                    # A lock held this long is a bug or a stuck client: answer 500 (the SDK
+                    # retries with the same idempotency key) instead of hanging.
+                    "lock_timeout": "10000",
+                    "statement_timeout": "30000",
+                }},
+            )
+        return _sqlite_engine(None if self.url is None else make_url(self.url).database)
+
+
+def _sqlite_engine(database: str | None) -> AsyncEngine:
+    if database in (None, "", ":memory:"):
         engine = create_async_engine("sqlite+aiosqlite://", poolclass=StaticPool)
+        on_disk = False
     else:
-        database_path.parent.mkdir(parents=True, exist_ok=True)
+        assert database is not None
+        path = Path(database)
+        path.parent.mkdir(parents=True, exist_ok=True)
         # One pooled connection: the in-process lock already allows a single unit of work.
-        engine = create_async_engine(f"sqlite+aiosqlite:///{database_path.as_posix()}",
-                                     pool_size=1, max_overflow=0, pool_timeout=60)
+        engine = create_async_engine(f"sqlite+aiosqlite:///{path.as_posix()}", pool_size=1, max_overflow=0,
+                                     pool_timeout=60)
+        on_disk = True
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, emit BEGIN, so that it can be BEGIN IMMEDIATE.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        if database_path is not None:
+        if on_disk:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=15000")
@@ -178,3 +187,4 @@ def _create_engine(database_path: Path | None) -> AsyncEngine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
