@@ -15,6 +15,9 @@ class AISError(Exception):
     status_code: ClassVar[int] = 500
     retryable: ClassVar[bool] = False
     default_message: ClassVar[str] = "Internal error."
+    # True for the rare refusal whose changes must stand: the unit of work commits, then the
+    # error is answered (a reused refresh token signs its device out, then is refused).
+    keeps_changes: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -115,8 +118,9 @@ class IdempotencyPayloadMismatch(AISError):
 
 
 class InvalidSignature(AISError):
-    """A webhook whose Stripe-Signature is missing, wrong, stale or does not match the body.
-    400 as SPEC §5 asks (Stripe treats it as a delivery failure); nothing is stored."""
+    """A webhook whose Stripe-Signature is missing, wrong, stale or does not match the body (raised
+    by the gateway's check, with the reason as its message). 400 as SPEC §5 asks (Stripe treats
+    it as a delivery failure); nothing is stored."""
 
     code = "INVALID_SIGNATURE"
     status_code = 400

@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ais.audit.service import Actor
 from ais.bookings import bcbp, repository
 from ais.bookings.models import Booking, Passenger, PassengerType
+from ais.bookings.notices import queue_booking_message
 from ais.bookings.presenters import local_departure_date
 from ais.bookings.rules import BookingStatus, check_transition
 from ais.bookings.service import transition
 from ais.db.base import utcnow
 from ais.errors import BookingConflict, InternalError
 from ais.flights.rules import SELLABLE_STATUSES
-from ais.notifications.service import queue_booking_message
 
 CHECK_IN_OPENS = timedelta(hours=24)
 CHECK_IN_CLOSES = timedelta(hours=1)

@@ -22,8 +22,7 @@ from sqlalchemy import text
 from ais.cache.store import StoreUnavailable
 from ais.db.migrate import code_heads, database_revisions
 from ais.errors import Unauthorized
-from ais.openapi_errors import responses
-from ais.ops.errors_http import error_body
+from ais.http.errors import error_body, responses
 from ais.ops.metrics import render
 from ais.runtime import Runtime
 
