@@ -37,7 +37,7 @@ from ais.payments.admin_routes import router as provider_events_router
 from ais.payments.pages import router as payment_pages_router
 from ais.payments.routes import admin_router as admin_payments_router
 from ais.payments.routes import router as payments_router
-from ais.payments.webhooks import router as webhooks_router
+from ais.payments.routes import webhook_router
 from ais.reconciliation.routes import router as reconciliation_router
 from ais.wiring import create_runtime
 
@@ -140,7 +140,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         admin_payments_router,
         ledger_router,
         provider_events_router,
-        webhooks_router,
+        webhook_router,
         payment_pages_router,
         audit_router,
         reconciliation_router,

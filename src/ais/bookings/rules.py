@@ -55,6 +55,12 @@ EXPIRABLE = frozenset({S.INITIATED, S.RESERVED, S.PENDING, S.PAYMENT_FAILED})
 CANCELLABLE = frozenset(s for s, targets in TRANSITIONS.items() if S.CANCELLED in targets)
 # A checkout may be opened (or a new one after a failure) for these.
 PAYABLE = frozenset({S.RESERVED, S.PENDING, S.PAYMENT_FAILED})
+# Payable with no checkout open: money that arrives for one of these passes through `pending`.
+NO_CHECKOUT_OPEN = frozenset({S.RESERVED, S.PAYMENT_FAILED})
+# Entering these needs a charge covering the total in the ledger (the money invariant).
+NEEDS_CHARGE = frozenset({S.PAID, S.CONFIRMED})
+# A boarding pass is shown again until the passenger has flown.
+HOLDS_BOARDING_PASSES = frozenset({S.CHECKED_IN, S.BOARDED})
 # The passenger holds e-tickets: the payment page says "confirmed".
 TICKETED = frozenset({S.CONFIRMED, S.CHECKED_IN, S.BOARDED})
 # Paid for, or cancelled or refunded since: a capture that pushes the ledger past the total for

@@ -22,6 +22,7 @@ from ais.bookings.presenters import local_departure_date
 from ais.bookings.rules import (
     CANCELLABLE,
     HOLDING,
+    NEEDS_CHARGE,
     BookingStatus,
     check_transition,
     releases_seats,
@@ -172,7 +173,7 @@ async def transition(session: AsyncSession, booking: Booking, target: BookingSta
     are given back exactly once, in the same transaction as the status change."""
     current = booking.status
     check_transition(current, target, late_payment=late_payment)
-    if target in (BookingStatus.PAID, BookingStatus.CONFIRMED):
+    if target in NEEDS_CHARGE:
         await _require_charge(session, booking)
     if not await repository.compare_and_set_status(session, booking.id, current, target, **values):
         raise InvalidStateTransition(

@@ -17,10 +17,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import text
 
 from ais.cache.store import StoreUnavailable
-from ais.db.migrate import code_heads, database_revisions
+from ais.db.migrate import code_heads, live_revisions
 from ais.errors import Unauthorized
 from ais.http.errors import error_body, responses
 from ais.ops.metrics import render
@@ -59,9 +58,7 @@ async def _timed(check: Callable[[], Awaitable[dict[str, Any] | None]], seconds:
 
 def _database_check(runtime: Runtime) -> Callable[[], Awaitable[None]]:
     async def check() -> None:
-        async with runtime.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-            found = await connection.run_sync(database_revisions)
+        found = await live_revisions(runtime.engine)
         expected = code_heads()
         if not found:
             raise SchemaNotAtHead("the database has no schema: run `ais db upgrade`")

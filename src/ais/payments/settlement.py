@@ -18,7 +18,7 @@ from ais.bookings import repository as bookings_repository
 from ais.bookings import ticketing
 from ais.bookings.models import Booking
 from ais.bookings.notices import queue_booking_message
-from ais.bookings.rules import PAST_PAYMENT, REFUND_COMPLETES, BookingStatus
+from ais.bookings.rules import NO_CHECKOUT_OPEN, PAST_PAYMENT, REFUND_COMPLETES, BookingStatus
 from ais.bookings.service import transition
 from ais.cache.search_cache import invalidate_after_commit
 from ais.db.base import utcnow
@@ -59,7 +59,7 @@ async def record_capture(session: AsyncSession, *, booking: Booking, payment: Pa
                                     actor)
         return
     status = booking.status
-    if status in (S.RESERVED, S.PAYMENT_FAILED):
+    if status in NO_CHECKOUT_OPEN:
         await transition(session, booking, S.PENDING, reason="payment in progress", actor=actor)
         status = booking.status
     if status == S.PENDING:

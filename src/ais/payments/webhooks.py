@@ -1,27 +1,23 @@
-"""`POST /webhooks/stripe` and the inbox (SPEC §5).
+"""The webhook inbox (SPEC §5); the route in front of it, `POST /webhooks/stripe`, is in
+`payments/routes.py` and verifies the raw body first.
 
-The raw body is verified (400 and nothing stored when the signature is missing, wrong, stale or
-tampered). The event is stored before processing; only `processed=true` stops a retry.
-Processing and marking processed commit together, under a lock on the inbox row, so concurrent
-deliveries of one event apply it once. 200 when processed (now or before), 500 when processing
-failed so that Stripe delivers it again."""
+The event is stored before processing; only `processed=true` stops a retry. Processing and
+marking processed commit together, under a lock on the inbox row, so concurrent deliveries of
+one event apply it once; the retry job (`payments/tasks.py`) and staff replays go through
+`process_event` too."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 
 from ais.audit import service as audit
 from ais.audit.service import Actor
 from ais.db.base import utcnow
 from ais.db.errors import is_transient_database_error
 from ais.db.unit_of_work import UnitOfWork
-from ais.errors import InvalidSignature, NotFound
-from ais.http.dependencies import RuntimeDep
-from ais.http.errors import error_response, responses
+from ais.errors import NotFound
 from ais.ops.metrics import WEBHOOK_EVENTS
 from ais.payments import events, repository
 from ais.payments.gateway import ProviderEventData, ProviderUnavailable
@@ -29,39 +25,6 @@ from ais.payments.models import ProviderEvent
 from ais.runtime import Runtime
 
 _log = structlog.get_logger("ais.payments.webhooks")
-router = APIRouter(tags=["webhooks"])
-MAX_BODY_BYTES = 512 * 1024
-
-
-@router.post("/webhooks/stripe", summary="Stripe events (raw body, Stripe-Signature)",
-             responses=responses("INVALID_SIGNATURE"))
-async def stripe_webhook(request: Request, runtime: RuntimeDep) -> Response:
-    payload = await request.body()
-    if len(payload) > MAX_BODY_BYTES:
-        return error_response(400, "INVALID_SIGNATURE", "The event is too large to be a Stripe event.")
-    if not _is_utf8(payload):  # Stripe sends UTF-8 JSON; the SDK's check would crash on anything else
-        WEBHOOK_EVENTS.labels("unknown", "bad_signature").inc()
-        _log.warning("webhook_bad_signature", reason="body is not UTF-8")
-        return error_response(400, "INVALID_SIGNATURE",
-                              "The event body is not UTF-8, so it cannot be a Stripe event.")
-    try:
-        event = runtime.payment_gateway.verify_event(payload, request.headers.get("stripe-signature"))
-    except InvalidSignature as exc:
-        WEBHOOK_EVENTS.labels("unknown", "bad_signature").inc()
-        _log.warning("webhook_bad_signature", reason=str(exc))
-        return error_response(400, "INVALID_SIGNATURE", "The Stripe-Signature header is missing or does not verify.")
-    structlog.contextvars.bind_contextvars(stripe_event_id=event.id, stripe_event_type=event.type)
-    if await receive(runtime, event):
-        return JSONResponse({"received": True, "id": event.id})
-    return error_response(500, "INTERNAL_ERROR", "The event could not be processed; it will be retried.")
-
-
-def _is_utf8(payload: bytes) -> bool:
-    try:
-        payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 async def receive(runtime: Runtime, event: ProviderEventData) -> bool:
