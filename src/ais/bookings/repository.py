@@ -21,6 +21,11 @@ from ais.flights.models import Cabin, CabinClass, Flight, FlightStatus
 from ais.identity.models import User
 
 
+async def flight_to_book(session: AsyncSession, flight_id: uuid.UUID) -> Flight | None:
+    """The flight a new booking is for (its cabins are read by `cabin_of_flight`)."""
+    return await session.get(Flight, flight_id)
+
+
 async def cabin_of_flight(session: AsyncSession, flight_id: uuid.UUID, cabin_class: CabinClass) -> Cabin | None:
     return await session.scalar(
         select(Cabin).where(Cabin.flight_id == flight_id, Cabin.cabin_class == cabin_class)

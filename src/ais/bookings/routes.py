@@ -18,12 +18,12 @@ from ais.bookings.models import Booking
 from ais.bookings.rules import BookingStatus
 from ais.bookings.schemas import BoardingPass, BoardingPassesOut, BookingCreate, BookingOut, CheckInOut
 from ais.http.api_model import Page
-from ais.http.dependencies import RuntimeDep, SessionDep
+from ais.http.dependencies import RuntimeDep, SessionDep, runtime_of
 from ais.http.errors import responses
 from ais.http.idempotency import IdempotentRequest, idempotent
 from ais.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
+from ais.http.rate_limit import enforce
 from ais.identity.dependencies import CurrentUser, Principal
-from ais.identity.rate_limit import enforce
 from ais.payments import cancellation
 
 router = APIRouter(prefix="/api/v1", tags=["bookings"])
@@ -36,7 +36,7 @@ def _actor(request: Request, user: Principal) -> Actor:
 async def _limit_booking_creation(request: Request, user: Principal) -> None:
     """BOOKING_RATE_PER_MINUTE per user, counted before the key is claimed (a refused request
     leaves no claim behind)."""
-    settings = request.app.state.runtime.settings
+    settings = runtime_of(request).settings
     await enforce(request, "booking-create", str(user.id), limit=settings.booking_rate_per_minute)
 
 

@@ -40,7 +40,6 @@ from ais.errors import (
     SeatsUnavailable,
     ValidationFailed,
 )
-from ais.flights.models import Flight
 from ais.flights.rules import SELLABLE_STATUSES, has_departed
 from ais.ledger import service as ledger
 from ais.money import Money, format_amount
@@ -70,7 +69,7 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     any more, or the user would hold more than `max_held_seats` seats in unpaid bookings),
     SeatsUnavailable (fewer seats left than passengers need). Nothing is written on error.
     One user's creations are serialised (their row is locked until the caller commits)."""
-    flight = await session.get(Flight, request.flight_id)
+    flight = await repository.flight_to_book(session, request.flight_id)
     if flight is None:
         raise NotFound("No such flight.")
     now = utcnow()

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from ais.cache.store import StoreUnavailable
 from ais.db.migrate import code_heads, live_revisions
 from ais.errors import Unauthorized
+from ais.http.dependencies import runtime_of
 from ais.http.errors import error_body, responses
 from ais.ops.metrics import render
 from ais.runtime import Runtime
@@ -96,7 +97,7 @@ def _queue_state(runtime: Runtime) -> dict[str, Any]:
 
 @router.get("/health/ready", responses={503: responses("SERVICE_UNAVAILABLE")[503]})
 async def ready(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     database, redis = await asyncio.gather(
         _timed(_database_check(runtime), DATABASE_TIMEOUT), _timed(_redis_check(runtime), REDIS_TIMEOUT)
     )
@@ -116,7 +117,7 @@ async def ready(request: Request) -> Response:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    token = request.app.state.runtime.settings.metrics_token
+    token = runtime_of(request).settings.metrics_token
     if token:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):

@@ -7,9 +7,9 @@ from fastapi import APIRouter, Request, Response, status
 from ais.errors import NotFound
 from ais.http.dependencies import AccessStatesDep, RuntimeDep, SessionDep
 from ais.http.errors import responses
+from ais.http.rate_limit import client_ip, enforce
 from ais.identity import repository, service
 from ais.identity.dependencies import CurrentUser
-from ais.identity.rate_limit import client_ip, enforce
 from ais.identity.schemas import LoginRequest, LogoutRequest, RefreshRequest, RegisterRequest, TokenPair, UserOut
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
