@@ -2,7 +2,8 @@
 
 Domain code raises an `AISError` subclass named after the situation; one handler turns it
 into the contract body. The framework's own errors (404, 405, 422) and unexpected
-exceptions are mapped to the same shape in `ops/errors_http.py`.
+exceptions are mapped to the same shape by the HTTP edge, `ais.http.errors`. This module is below
+every domain: services import their errors from here.
 """
 
 from __future__ import annotations
