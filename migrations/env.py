@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 
 from ais.config import Settings
 from ais.db.engine import create_engine
-from ais.db.models import Base
+from ais.models import Base
 from ais.db.urls import async_url
 
 config = context.config

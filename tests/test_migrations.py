@@ -23,8 +23,8 @@ from sqlalchemy import create_engine, inspect
 
 from ais.config import Settings
 from ais.db import migrate
-from ais.db.models import Base
 from ais.db.urls import sync_url
+from ais.models import Base
 
 BACKEND = os.environ.get("AIS_TEST_DB", "postgres")
 ADMIN_DSN = os.environ.get("AIS_TEST_PG_ADMIN_DSN", "postgresql://root@127.0.0.1:5432/test")

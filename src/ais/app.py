@@ -9,18 +9,37 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from ais import __version__
+from ais.audit.routes import router as audit_router
+from ais.bookings.admin_routes import router as admin_bookings_router
+from ais.bookings.routes import router as bookings_router
 from ais.config import Settings, get_settings
-from ais.openapi_operations import operation_id
-from ais.ops.api_docs import install_api_docs
-from ais.ops.body_limit import BodyLimitMiddleware
-from ais.ops.errors_http import install_error_handlers
+from ais.flights.admin_routes import router as admin_flights_router
+from ais.flights.airports import AirportDirectory
+from ais.flights.routes import router as flights_router
+from ais.http.api_docs import install_api_docs
+from ais.http.body_limit import BodyLimitMiddleware
+from ais.http.errors import install_error_handlers
+from ais.http.health import router as health_router
+from ais.http.operation_ids import operation_id
+from ais.http.request_context import RequestContextMiddleware
+from ais.http.security_headers import SecurityHeadersMiddleware
+from ais.http.text_guard import refuse_nul_characters
+from ais.http.trusted_proxy import TrustedProxyMiddleware
+from ais.identity.access_check import AccessStateCache
+from ais.identity.admin_routes import router as admin_users_router
+from ais.identity.routes import router as identity_router
+from ais.jobs.runner import start_in_process_jobs
+from ais.ledger.routes import router as ledger_router
 from ais.ops.logging import configure_logging, get_logger
 from ais.ops.metrics import process_exiting
-from ais.ops.middleware import RequestContextMiddleware
-from ais.ops.proxy_headers import TrustedProxyMiddleware, parse_networks
-from ais.ops.security_headers import SecurityHeadersMiddleware
-from ais.ops.text_guard import refuse_nul_characters
-from ais.runtime import Runtime
+from ais.ops.proxy_headers import parse_networks
+from ais.payments.admin_routes import router as provider_events_router
+from ais.payments.pages import router as payment_pages_router
+from ais.payments.routes import admin_router as admin_payments_router
+from ais.payments.routes import router as payments_router
+from ais.payments.routes import webhook_router
+from ais.reconciliation.routes import router as reconciliation_router
+from ais.wiring import create_runtime
 
 DESCRIPTION = """
 AIS sells seats on an airline's flights and keeps the money right.
@@ -36,12 +55,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.check_startup()  # settings built in code (tests, embedding) get the same refusals
     configure_logging(settings.log_level, production=settings.is_production)
     _init_sentry(settings)
-    runtime = Runtime.create(settings)
+    runtime = create_runtime(settings)
     sandbox_app = None if settings.is_production else _sandbox_app(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from ais.jobs.runner import start_in_process_jobs
+        # Not imported at module level: production never loads the sandbox.
         from ais.payments.sandbox import sandbox_of
 
         if sandbox_app is not None:  # Starlette does not run a mounted app's lifespan
@@ -65,13 +84,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
         # FastAPI's own docs pages load Swagger UI and ReDoc from a CDN: /docs serves Swagger UI
-        # locally (ais.ops.api_docs); ReDoc is off, its bundle always fetches a logo from a CDN.
+        # locally (ais.http.api_docs); ReDoc is off, its bundle always fetches a logo from a CDN.
         docs_url=None,
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
         dependencies=[Depends(refuse_nul_characters)],
     )
     app.state.runtime = runtime
+    # Per-process memories the routes read (not the jobs): airports for search and the pickers,
+    # which access tokens are still honoured (read at most 5 s ago).
+    app.state.airports = AirportDirectory()
+    app.state.access_states = AccessStateCache()
     install_error_handlers(app)
     # Added innermost first: the request context wraps everything, so each answer (413 included)
     # carries the correlation id and is logged.
@@ -91,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _sandbox_app(settings: Settings) -> FastAPI:
     """The Stripe-compatible sandbox, mounted at /_sandbox in every mode but production."""
+    # Not imported at module level: production never loads the sandbox.
     from ais.payments.sandbox import create_sandbox_app
 
     assert settings.stripe_secret_key and settings.stripe_webhook_secret
@@ -104,22 +128,6 @@ def _sandbox_app(settings: Settings) -> FastAPI:
 
 
 def _include_routers(app: FastAPI, settings: Settings) -> None:
-    from ais.audit.routes import router as audit_router
-    from ais.bookings.admin_routes import router as admin_bookings_router
-    from ais.bookings.routes import router as bookings_router
-    from ais.flights.admin_routes import router as admin_flights_router
-    from ais.flights.routes import router as flights_router
-    from ais.identity.admin_routes import router as admin_users_router
-    from ais.identity.routes import router as identity_router
-    from ais.ledger.routes import router as ledger_router
-    from ais.ops.health import router as health_router
-    from ais.payments.admin_routes import router as provider_events_router
-    from ais.payments.pages import router as payment_pages_router
-    from ais.payments.routes import admin_router as admin_payments_router
-    from ais.payments.routes import router as payments_router
-    from ais.payments.webhooks import router as webhooks_router
-    from ais.reconciliation.routes import router as reconciliation_router
-
     for router in (
         health_router,
         identity_router,
@@ -132,7 +140,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         admin_payments_router,
         ledger_router,
         provider_events_router,
-        webhooks_router,
+        webhook_router,
         payment_pages_router,
         audit_router,
         reconciliation_router,

@@ -36,6 +36,7 @@ from typer._click import exceptions as click_errors
 from ais import __version__
 from ais.config import ConfigurationError, Settings, get_settings
 from ais.runtime import Runtime
+from ais.wiring import create_runtime
 
 T = TypeVar("T")
 
@@ -156,7 +157,7 @@ def _run(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
     from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError
 
     async def main() -> T:
-        runtime = Runtime.create(settings)
+        runtime = create_runtime(settings)
         try:
             return await work(runtime)
         finally:

@@ -2,7 +2,8 @@
 
 Domain code raises an `AISError` subclass named after the situation; one handler turns it
 into the contract body. The framework's own errors (404, 405, 422) and unexpected
-exceptions are mapped to the same shape in `ops/errors_http.py`.
+exceptions are mapped to the same shape by the HTTP edge, `ais.http.errors`. This module is below
+every domain: services import their errors from here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ class AISError(Exception):
     status_code: ClassVar[int] = 500
     retryable: ClassVar[bool] = False
     default_message: ClassVar[str] = "Internal error."
+    # True for the rare refusal whose changes must stand: the unit of work commits, then the
+    # error is answered (a reused refresh token signs its device out, then is refused).
+    keeps_changes: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -115,8 +119,9 @@ class IdempotencyPayloadMismatch(AISError):
 
 
 class InvalidSignature(AISError):
-    """A webhook whose Stripe-Signature is missing, wrong, stale or does not match the body.
-    400 as SPEC §5 asks (Stripe treats it as a delivery failure); nothing is stored."""
+    """A webhook whose Stripe-Signature is missing, wrong, stale or does not match the body (raised
+    by the gateway's check, with the reason as its message). 400 as SPEC §5 asks (Stripe treats
+    it as a delivery failure); nothing is stored."""
 
     code = "INVALID_SIGNATURE"
     status_code = 400

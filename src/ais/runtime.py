@@ -1,21 +1,26 @@
-"""What a running process holds: settings, the engine, the cache and rate limiter."""
+"""What a running process holds: settings, the engine and session factory, the cache store, and
+the payment gateway. It sits below every domain: it imports none of them. The composition root
+(`ais.wiring.create_runtime`, used by the app and the `ais` command) hands it the gateway factory
+and loads every model."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-import ais.db.models  # noqa: F401 - every model, so that any query this process runs can resolve its foreign keys
 from ais.cache.store import KeyValueStore, create_store
 from ais.config import Settings
 from ais.db.engine import create_engine, create_session_factory
-from ais.flights.airports import AirportDirectory
-from ais.identity.access_check import AccessStateCache
 
 if TYPE_CHECKING:
+    # Annotation only (never imported at run time): the port the payments domain declares, which
+    # the runtime hands out without knowing who implements it. Allowed in tests/test_architecture.py.
     from ais.payments.gateway import PaymentGateway
+
+GatewayFactory = Callable[[Settings], "PaymentGateway"]
 
 
 @dataclass
@@ -24,29 +29,28 @@ class Runtime:
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
     store: KeyValueStore
-    airports: AirportDirectory = field(default_factory=AirportDirectory)
+    gateway_factory: GatewayFactory | None = None
     background: list[object] = field(default_factory=list)
-    # Per process (per app): which access tokens are still honoured, read at most 5 s ago.
-    access_states: AccessStateCache = field(default_factory=AccessStateCache)
     _gateway: PaymentGateway | None = None
 
     @property
     def payment_gateway(self) -> PaymentGateway:
-        """The Stripe gateway, created on first use (its HTTP client belongs to this event loop)."""
+        """The payment gateway, created on first use (its HTTP client belongs to this event loop)."""
         if self._gateway is None:
-            from ais.payments.stripe_gateway import StripeGateway
-
-            self._gateway = StripeGateway(self.settings)
+            if self.gateway_factory is None:
+                raise RuntimeError("This runtime has no payment gateway: build it with ais.wiring.create_runtime.")
+            self._gateway = self.gateway_factory(self.settings)
         return self._gateway
 
     @classmethod
-    def create(cls, settings: Settings) -> Runtime:
+    def create(cls, settings: Settings, *, gateway_factory: GatewayFactory | None = None) -> Runtime:
         engine = create_engine(settings)
         return cls(
             settings=settings,
             engine=engine,
             session_factory=create_session_factory(engine),
             store=create_store(settings.redis_url),
+            gateway_factory=gateway_factory,
         )
 
     async def close(self) -> None:

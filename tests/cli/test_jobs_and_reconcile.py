@@ -20,6 +20,7 @@ from ais.bookings.models import Booking
 from ais.config import Settings
 from ais.db.base import utcnow
 from ais.runtime import Runtime
+from ais.wiring import create_runtime
 from tests.cli.support import Operator, assert_one_line_error, free_port, query, running, stop, wait_until_answers
 from tests.factories import book, new_flight, new_user
 from tests.payments.conftest import complete_checkout, open_checkout
@@ -29,7 +30,7 @@ from tests.payments.conftest import complete_checkout, open_checkout
 async def operator_runtime(operator: Operator) -> AsyncIterator[Runtime]:
     """The test's own way into the operator's database (to add a flight, as an admin would)."""
     assert operator.run("db", "upgrade").code == 0
-    runtime = Runtime.create(Settings(_env_file=None, database_url=operator.database_url,  # type: ignore[call-arg]
+    runtime = create_runtime(Settings(_env_file=None, database_url=operator.database_url,  # type: ignore[call-arg]
                                       ais_data_dir=operator.data_dir, db_pool_size=2))
     yield runtime
     await runtime.close()

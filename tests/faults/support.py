@@ -16,7 +16,7 @@ import httpx
 from ais.config import Settings
 from ais.db.base import utcnow
 from ais.payments.sandbox import sign_payload
-from ais.runtime import Runtime
+from ais.wiring import create_runtime
 from tests.factories import TestFlight, TestUser, booking_body, idempotency_key, new_flight
 from tests.ops.contract import assert_error
 
@@ -26,7 +26,7 @@ ANSWER_WITHIN_SECONDS = 5.0
 
 async def flight_in(database_url: str, **flight: Any) -> TestFlight:
     """A flight written straight into the database a live server uses."""
-    runtime = Runtime.create(Settings(_env_file=None, database_url=database_url,  # type: ignore[call-arg]
+    runtime = create_runtime(Settings(_env_file=None, database_url=database_url,  # type: ignore[call-arg]
                                       db_pool_size=1, db_max_overflow=0))
     try:
         return await new_flight(runtime, **flight)

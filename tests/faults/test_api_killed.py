@@ -27,6 +27,7 @@ from ais.db.base import utcnow
 from ais.flights.models import Cabin
 from ais.idempotency.models import IdempotencyRecord, IdempotencyStatus
 from ais.runtime import Runtime
+from ais.wiring import create_runtime
 from tests.factories import booking_body, idempotency_key, new_user
 from tests.faults.support import assert_no_crash_output, flight_in
 from tests.ops.contract import assert_error
@@ -42,7 +43,7 @@ KILL_AFTER_ANSWERS = 10
 @pytest.fixture
 async def database(private_postgres) -> Any:
     url = private_postgres.create_database()
-    runtime = Runtime.create(Settings(_env_file=None, database_url=url,  # type: ignore[call-arg]
+    runtime = create_runtime(Settings(_env_file=None, database_url=url,  # type: ignore[call-arg]
                                       db_pool_size=2, db_max_overflow=0))
     yield url, runtime
     await runtime.close()

@@ -28,9 +28,9 @@ async def add_airport(runtime, code: str, zone: str = "Europe/Paris") -> None:
         await insert_airport(session, code, zone)
 
 
-async def test_every_airport_is_listed_with_its_time_zone_without_a_token(client, runtime, monkeypatch):
+async def test_every_airport_is_listed_with_its_time_zone_without_a_token(client, app):
     # The list may be a minute old; a process started after these airports were added lists them all.
-    monkeypatch.setattr(runtime, "airports", AirportDirectory())
+    app.state.airports = AirportDirectory()
     response = await client.get("/api/v1/airports")
     assert response.status_code == 200, response.text
     body = response.json()

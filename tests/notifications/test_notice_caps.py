@@ -11,9 +11,9 @@ from sqlalchemy import func, select, update
 from structlog.testing import capture_logs
 
 from ais.bookings import repository as bookings_repository
+from ais.bookings.notices import queue_booking_message
 from ais.db.base import utcnow
 from ais.notifications.models import OutboxMessage
-from ais.notifications.service import queue_booking_message
 from tests.factories import book, idempotency_key, new_flight, new_user
 
 VICTIM = "someone-elses-inbox@example.org"

@@ -17,6 +17,7 @@ from ais.db.base import utcnow
 from ais.notifications.models import MessageStatus, OutboxMessage
 from ais.notifications.sender import send_due_messages
 from ais.runtime import Runtime
+from ais.wiring import create_runtime
 from tests.bookings.payment_path import pay_and_confirm
 from tests.factories import book, idempotency_key, new_flight, new_user
 
@@ -64,7 +65,7 @@ async def test_confirmation_and_cancellation_mails_reach_a_real_smtp_server(clie
     unpaid = (await book(client, user, flight, contact_email="omar@example.com")).json()
     await client.post(f"/api/v1/bookings/{unpaid['id']}/cancel", headers={**user.headers, **idempotency_key()})
 
-    sender = Runtime.create(settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"}))
+    sender = create_runtime(settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"}))
     try:
         assert await send_due_messages(sender) >= 2
         assert await send_due_messages(sender) == 0  # sent once
@@ -96,7 +97,7 @@ async def test_smtp_down_retries_with_backoff_and_loses_nothing(client, runtime,
     user = await new_user(client, runtime)
     booking = (await book(client, user, await new_flight(runtime))).json()
     await pay_and_confirm(runtime, booking["id"])
-    sender = Runtime.create(settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{_free_port()}"}))
+    sender = create_runtime(settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{_free_port()}"}))
     try:
         await send_due_messages(sender)
     finally:

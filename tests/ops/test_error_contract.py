@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from ais.app import create_app
-from ais.db.session import SessionDep
+from ais.http.dependencies import SessionDep
 from ais.ops.correlation import accept_or_generate
 from tests.ops.contract import assert_error
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from ais.openapi_operations import OPERATION_IDS
+from ais.http.operation_ids import OPERATION_IDS
 from tests.factories import book, booking_body, new_flight, new_user
 from tests.ops.contract import assert_error
 
@@ -55,7 +55,7 @@ async def test_every_operation_id_is_explicit_in_the_table(client):
     """Ids are chosen, not derived from function names: a refactor must not rename SDK methods."""
     found = operations((await client.get("/openapi.json")).json())
     missing = sorted(key for key in found if key not in OPERATION_IDS)
-    assert not missing, f"operations without an explicit id in ais.openapi_operations: {missing}"
+    assert not missing, f"operations without an explicit id in ais.http.operation_ids: {missing}"
     stale = sorted(key for key in OPERATION_IDS if key not in found)
     assert not stale, f"ids for operations that no longer exist: {stale}"
 

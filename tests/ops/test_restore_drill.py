@@ -21,6 +21,7 @@ from ais.app import create_app
 from ais.config import Settings
 from ais.ledger.models import LedgerEntry
 from ais.runtime import Runtime
+from ais.wiring import create_runtime
 from tests import factories
 from tests.factories import book, new_flight, new_user
 from tests.fixtures.services import AIS_COMMAND, ais_environment
@@ -59,7 +60,7 @@ def run_ais(*args: str, database_url: str, data_dir: Path) -> subprocess.Complet
 
 async def snapshot(database_url: str) -> dict[str, Any]:
     """Every table's row count, and the ledger's count and sum per currency and entry type."""
-    runtime = Runtime.create(Settings(_env_file=None, database_url=database_url,  # type: ignore[call-arg]
+    runtime = create_runtime(Settings(_env_file=None, database_url=database_url,  # type: ignore[call-arg]
                                       db_pool_size=1, db_max_overflow=0))
     try:
         async with runtime.engine.connect() as connection:
@@ -115,7 +116,7 @@ async def test_backup_then_restore_into_a_fresh_database_keeps_every_row_and_the
         settings, scratch_database, tmp_path):
     source_url, target_url = scratch_database(), scratch_database(migrated=False)
     source = settings.model_copy(update={"database_url": source_url, "ais_data_dir": tmp_path / "source"})
-    runtime = Runtime.create(source)
+    runtime = create_runtime(source)
     try:
         with live_on(source) as live:
             user, booking_id = await fill_with_money(live, runtime)

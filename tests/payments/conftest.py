@@ -27,6 +27,7 @@ from ais.flights.models import Cabin
 from ais.payments.models import ProviderEvent
 from ais.payments.sandbox import sign_payload
 from ais.runtime import Runtime
+from ais.wiring import create_runtime
 from tests.factories import TestUser, book, idempotency_key, new_user
 from tests.payments.sandbox.serving import reserve_socket, serve
 
@@ -77,7 +78,7 @@ async def sdk(live: Live) -> AsyncIterator[stripe.StripeClient]:
 async def live_runtime(live: Live) -> AsyncIterator[Runtime]:
     """A runtime in the test's event loop whose gateway talks to the live server's sandbox (for
     running the periodic jobs as the scheduler would)."""
-    own = Runtime.create(live.settings)
+    own = create_runtime(live.settings)
     yield own
     await own.close()
 

@@ -166,7 +166,7 @@ async def test_answer_lost_after_commit_is_redelivered_without_effect(http, live
     booking = (await book(http, user, await new_flight(runtime))).json()
     await complete_checkout(http, (await open_checkout(http, user, booking["id"]))["checkoutUrl"])
     [event] = await booking_events(sdk, booking["id"], types=("checkout.session.completed",))
-    crash_after(monkeypatch, webhooks, "invalidate_if_marked")
+    crash_after(monkeypatch, webhooks, "process_event")  # processed and committed, then the answer is lost
     assert (await deliver(http, live, event)).status_code == 500
     monkeypatch.undo()
     assert (await deliver(http, live, event)).status_code == 200
@@ -246,9 +246,8 @@ async def test_admin_refund_retried_after_a_crash_past_its_commit_refunds_once(h
 async def test_cancel_that_died_before_asking_the_provider_is_refunded_by_the_job(
         http, live, sdk, runtime, live_runtime, monkeypatch):
     """The cancel committed (booking cancelled, refund recorded) and the process died before it
-    asked Stripe. Nobody retries the request: the periodic job asks, exactly once."""
-    from ais.bookings import routes as booking_routes
-
+    asked Stripe. Nobody retries the request: the periodic job asks, exactly once. (Asking is an
+    after-commit hook: its failure is logged and the committed cancel is answered 200.)"""
     admin = await admin_user(http, runtime)
     user = await passenger_user(http)
     flight = await new_flight(runtime, economy_seats=2)
@@ -258,8 +257,8 @@ async def test_cancel_that_died_before_asking_the_provider_is_refunded_by_the_jo
     async def died(*args: Any, **kwargs: Any) -> int:
         raise InjectedCrash("process died after the commit")
 
-    monkeypatch.setattr(booking_routes, "submit_pending_refunds", died)
-    assert (await cancel(http, user, booking["id"])).status_code == 500
+    monkeypatch.setattr(refund_flow, "submit_pending_refunds", died)
+    assert (await cancel(http, user, booking["id"])).status_code == 200
     monkeypatch.undo()
     assert (await get_booking(http, user, booking["id"]))["status"] == "cancelled"
     assert await seats_left(runtime, flight.economy_cabin_id) == 2

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ais.runtime import Runtime
+from ais.wiring import create_runtime
 from tests.factories import book, new_flight, new_user
 from tests.payments.conftest import (
     Live,
@@ -69,7 +69,7 @@ class Setup:
 @pytest.fixture(scope="module")
 def setup(live: Live) -> Iterator[Setup]:
     async def make() -> Setup:
-        runtime = Runtime.create(live.settings)
+        runtime = create_runtime(live.settings)
         try:
             async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
                 flight = await new_flight(runtime, economy_fare_minor=FARE, economy_seats=60)
@@ -82,7 +82,7 @@ def setup(live: Live) -> Iterator[Setup]:
 
 
 async def seats(live: Live, cabin_id: str) -> int:
-    runtime = Runtime.create(live.settings)
+    runtime = create_runtime(live.settings)
     try:
         return await seats_left(runtime, cabin_id)
     finally:

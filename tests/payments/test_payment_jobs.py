@@ -15,6 +15,7 @@ from ais.db.base import utcnow
 from ais.payments.models import Payment, PaymentStatus, ProviderEvent
 from ais.payments.tasks import expire_lapsed_checkouts, retry_unprocessed_events
 from ais.runtime import Runtime
+from ais.wiring import create_runtime
 from tests.factories import book, idempotency_key, new_flight, new_user
 from tests.payments.conftest import booking_events, complete_checkout, open_checkout, wait_for_status
 
@@ -22,7 +23,7 @@ from tests.payments.conftest import booking_events, complete_checkout, open_chec
 @pytest.fixture
 async def live_runtime(live) -> AsyncIterator[Runtime]:
     """A runtime in the test's event loop whose gateway talks to the live server's sandbox."""
-    runtime = Runtime.create(live.settings)
+    runtime = create_runtime(live.settings)
     yield runtime
     await runtime.close()
 

@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ais.runtime import Runtime
+from ais.wiring import create_runtime
 from tests.payments.conftest import http, live, sdk  # noqa: F401
 
 
 @pytest.fixture
 async def live_runtime(live) -> AsyncIterator[Runtime]:  # noqa: F811
-    runtime = Runtime.create(live.settings)
+    runtime = create_runtime(live.settings)
     yield runtime
     await runtime.close()

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from ais.audit.models import AuditEntry
 from ais.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from ais.reconciliation.service import reconcile
-from ais.runtime import Runtime
+from ais.wiring import create_runtime
 from tests.factories import book, new_flight, new_user
 from tests.payments.conftest import booking_events, deliver, open_checkout, paid_booking, wait_for_status
 from tests.payments.sandbox.serving import unused_url
@@ -201,7 +201,7 @@ async def test_what_cannot_be_fixed_is_reported_and_left_alone(http, runtime, li
 async def test_an_unreachable_provider_fails_each_payment_retryably_and_the_run_goes_on(http, runtime, live):
     user = await new_user(http)
     bookings = [(await checkout_paid_at_provider(http, runtime, user))[0] for _ in range(3)]
-    down = Runtime.create(live.settings.model_copy(update={"stripe_api_base": unused_url()}))
+    down = create_runtime(live.settings.model_copy(update={"stripe_api_base": unused_url()}))
     try:
         result = await reconcile(down, dry_run=False, actor=ACTOR, concurrency=1, give_up_after=2,
                                  booking_ids=[uuid.UUID(b["id"]) for b in bookings])

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.audit.models import AuditEntry
-from ais.pagination import newest_first_page
+from ais.db.keyset import newest_first_page
 
 
 async def list_entries(session: AsyncSession, *, action: str | None, resource_type: str | None,

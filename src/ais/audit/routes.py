@@ -5,13 +5,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ais.api_model import Page
 from ais.audit import repository
 from ais.audit.schemas import AuditEntryOut
-from ais.db.session import SessionDep
+from ais.http.api_model import Page
+from ais.http.dependencies import SessionDep
+from ais.http.errors import responses
+from ais.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
 from ais.identity.dependencies import AdminUser
-from ais.openapi_errors import responses
-from ais.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 

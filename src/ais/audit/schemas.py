@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from ais.api_model import ApiModel
+from ais.http.api_model import ApiModel
 
 
 class AuditEntryOut(ApiModel):

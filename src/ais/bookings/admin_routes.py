@@ -7,16 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from ais.api_model import Page
-from ais.audit import service as audit
 from ais.audit.service import Actor
 from ais.bookings import presenters, repository, service
 from ais.bookings.rules import BookingStatus
 from ais.bookings.schemas import BookingOut
-from ais.db.session import SessionDep
+from ais.http.api_model import Page
+from ais.http.dependencies import SessionDep
+from ais.http.errors import responses
+from ais.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
 from ais.identity.dependencies import AdminUser
-from ais.openapi_errors import responses
-from ais.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -48,10 +47,8 @@ async def board(booking_id: str, request: Request, admin: AdminUser, session: Se
     """Gate: checked_in → boarded."""
     actor = Actor.from_request(request, user_id=admin.id, role=admin.role)
     booking = await service.get_booking(session, id_or_reference=booking_id, user_id=None)
-    await service.transition(session, booking, BookingStatus.BOARDED, reason="boarded at gate", actor=actor)
-    audit.record(session, actor, action="booking.board", resource_type="booking", resource_id=str(booking.id),
-                 changes={"status": ["checked_in", "boarded"]})
-    await session.commit()
+    await service.board(session, booking, actor=actor)
+    await session.flush()  # the history row added above is read back with the booking
     found = await repository.booking_with_details(session, booking.id)
     assert found is not None
     return await presenters.present(session, found)

@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ais.audit.service import Actor
 from ais.bookings import bcbp, repository
 from ais.bookings.models import Booking, Passenger, PassengerType
+from ais.bookings.notices import queue_booking_message
 from ais.bookings.presenters import local_departure_date
-from ais.bookings.rules import BookingStatus, check_transition
+from ais.bookings.rules import HOLDS_BOARDING_PASSES, BookingStatus, check_transition
 from ais.bookings.service import transition
 from ais.db.base import utcnow
 from ais.errors import BookingConflict, InternalError
 from ais.flights.rules import SELLABLE_STATUSES
-from ais.notifications.service import queue_booking_message
 
 CHECK_IN_OPENS = timedelta(hours=24)
 CHECK_IN_CLOSES = timedelta(hours=1)
@@ -36,8 +36,6 @@ class IssuedPass:
     bcbp: str
 
 
-# A boarding pass is shown again until the passenger has flown.
-HOLDS_BOARDING_PASSES = frozenset({BookingStatus.CHECKED_IN, BookingStatus.BOARDED})
 
 
 async def check_in(session: AsyncSession, booking: Booking, *, actor: Actor, now: datetime | None = None

@@ -14,11 +14,16 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ais.bookings.models import Booking, BookingStatusChange, Passenger
 from ais.bookings.rules import BookingStatus
 from ais.db.base import utcnow
+from ais.db.keyset import newest_first_page
 from ais.db.upsert import insert_if_absent
 from ais.errors import InternalError
 from ais.flights.models import Cabin, CabinClass, Flight, FlightStatus
 from ais.identity.models import User
-from ais.pagination import newest_first_page
+
+
+async def flight_to_book(session: AsyncSession, flight_id: uuid.UUID) -> Flight | None:
+    """The flight a new booking is for (its cabins are read by `cabin_of_flight`)."""
+    return await session.get(Flight, flight_id)
 
 
 async def cabin_of_flight(session: AsyncSession, flight_id: uuid.UUID, cabin_class: CabinClass) -> Cabin | None:

@@ -1,30 +1,48 @@
-"""Passenger booking routes. Every route reaches only the caller's own bookings."""
+"""Passenger booking routes. Every route reaches only the caller's own bookings.
+
+The worked example of docs/CONVENTIONS.md: each route parses, authorises (`CurrentUser`), calls
+one service function and returns; the request's unit of work commits after it returned. The two
+writes that move money or seats are idempotent (`idempotent(...)`): they end with `idem.respond`.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from ais.api_model import Page
 from ais.audit.service import Actor
 from ais.bookings import checkin, presenters, repository, service
+from ais.bookings.models import Booking
 from ais.bookings.rules import BookingStatus
 from ais.bookings.schemas import BoardingPass, BoardingPassesOut, BookingCreate, BookingOut, CheckInOut
-from ais.cache.search_cache import invalidate_if_marked
-from ais.db.session import SessionDep
-from ais.idempotency.dependencies import IdempotencyKey
-from ais.idempotency.service import request_hash, run_idempotent
+from ais.http.api_model import Page
+from ais.http.dependencies import RuntimeDep, SessionDep, runtime_of
+from ais.http.errors import responses
+from ais.http.idempotency import IdempotentRequest, idempotent
+from ais.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
+from ais.http.rate_limit import enforce
 from ais.identity.dependencies import CurrentUser, Principal
-from ais.identity.rate_limit import enforce
-from ais.openapi_errors import responses
-from ais.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
-from ais.payments.refund_flow import submit_pending_refunds
+from ais.payments import cancellation
 
 router = APIRouter(prefix="/api/v1", tags=["bookings"])
 
+
 def _actor(request: Request, user: Principal) -> Actor:
     return Actor.from_request(request, user_id=user.id, role=user.role)
+
+
+async def _limit_booking_creation(request: Request, user: Principal) -> None:
+    """BOOKING_RATE_PER_MINUTE per user, counted before the key is claimed (a refused request
+    leaves no claim behind)."""
+    settings = runtime_of(request).settings
+    await enforce(request, "booking-create", str(user.id), limit=settings.booking_rate_per_minute)
+
+
+CreateIdempotently = Annotated[IdempotentRequest, Depends(idempotent(
+    "bookings.create", body=BookingCreate, before_claim=_limit_booking_creation))]
+CancelIdempotently = Annotated[IdempotentRequest, Depends(idempotent("bookings.cancel"))]
 
 
 @router.post(
@@ -33,30 +51,19 @@ def _actor(request: Request, user: Principal) -> Actor:
                         "RATE_LIMITED", "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS",
                         "IDEMPOTENCY_PAYLOAD_MISMATCH"),
 )
-async def create_booking(body: BookingCreate, request: Request, user: CurrentUser, session: SessionDep,
-                         idempotency_key: IdempotencyKey) -> Response:
+async def create_booking(body: BookingCreate, request: Request, user: CurrentUser, runtime: RuntimeDep,
+                         session: SessionDep, idem: CreateIdempotently) -> Response:
     """Hold seats for the passengers; the booking is `reserved` until `expiresAt`. Passenger
     types must match the dates of birth on the departure date (infant under 2, child 2-11, both
     with a date of birth; adult 12 and over), one infant per adult, at least one adult. A user
     holds at most `MAX_HELD_SEATS` seats in unpaid bookings, and creates at most
     `BOOKING_RATE_PER_MINUTE` bookings a minute."""
-    runtime = request.app.state.runtime
     settings = runtime.settings
-    await enforce(request, "booking-create", str(user.id), limit=settings.booking_rate_per_minute)
-
-    async def operation() -> tuple[int, BookingOut]:
-        booking = await service.create_booking(
-            session, user_id=user.id, request=body, hold_minutes=settings.hold_minutes,
-            max_held_seats=settings.max_held_seats, actor=_actor(request, user),
-        )
-        return 201, await presenters.present(session, booking)
-
-    response = await run_idempotent(
-        session, user_id=user.id, scope="bookings.create", key=idempotency_key,
-        fingerprint=request_hash("POST", request.url.path, body), operation=operation,
+    booking = await service.create_booking(
+        session, user_id=user.id, request=body, hold_minutes=settings.hold_minutes,
+        max_held_seats=settings.max_held_seats, actor=_actor(request, user),
     )
-    await invalidate_if_marked(session, runtime.store)
-    return response
+    return await idem.respond(201, await presenters.present(session, booking))
 
 
 @router.get("/bookings", response_model=Page[BookingOut], responses=responses("UNAUTHORIZED"))
@@ -85,28 +92,16 @@ async def get_booking(booking_id: str, user: CurrentUser, session: SessionDep) -
                         "IDEMPOTENCY_PAYLOAD_MISMATCH"),
 )
 async def cancel_booking(booking_id: str, request: Request, user: CurrentUser, session: SessionDep,
-                         idempotency_key: IdempotencyKey) -> Response:
+                         idem: CancelIdempotently) -> Response:
     """Cancel: the seats go back at once; a paid booking is refunded in full (status `cancelled`,
     then `refunded` when the provider confirms the refund). After departure: 409 BOOKING_CONFLICT."""
-
-    runtime = request.app.state.runtime
-
-    async def operation() -> tuple[int, BookingOut]:
-        owned = await service.get_booking(session, id_or_reference=booking_id, user_id=user.id)
-        booking = await repository.lock_booking(session, owned.id)
-        assert booking is not None
-        await service.cancel_booking(session, booking, actor=_actor(request, user), reason="cancelled by passenger")
-        return 200, await presenters.present(session, await _reloaded(session, booking))
-
-    # The cancellation and its stored answer commit together, so a retry replays it; the refund
+    owned = await service.get_booking(session, id_or_reference=booking_id, user_id=user.id)
+    booking = await repository.lock_booking(session, owned.id)
+    assert booking is not None
+    # The cancellation and its stored answer commit together, so a retry replays it; a refund
     # recorded with it is asked of the provider after that commit (or by the refund job).
-    response = await run_idempotent(
-        session, user_id=user.id, scope="bookings.cancel", key=idempotency_key,
-        fingerprint=request_hash("POST", request.url.path, None), operation=operation,
-    )
-    await invalidate_if_marked(session, runtime.store)
-    await submit_pending_refunds(runtime, session)
-    return response
+    await cancellation.cancel_booking(session, booking, actor=_actor(request, user), reason="cancelled by passenger")
+    return await idem.respond(200, await presenters.present(session, await _reloaded(session, booking)))
 
 
 @router.post(
@@ -118,7 +113,6 @@ async def check_in(booking_id: str, request: Request, user: CurrentUser, session
     passenger, also e-mailed to the contact address (and available again from `boarding-passes`)."""
     booking = await service.get_booking(session, id_or_reference=booking_id, user_id=user.id)
     passes = await checkin.check_in(session, booking, actor=_actor(request, user))
-    await session.commit()
     return CheckInOut(
         booking=await presenters.present(session, await _reloaded(session, booking)),
         boarding_passes=[_boarding_pass(p) for p in passes],
@@ -145,7 +139,7 @@ def _boarding_pass(issued: checkin.IssuedPass) -> BoardingPass:
                         sequence_number=issued.sequence_number, bcbp=issued.bcbp)
 
 
-async def _reloaded(session, booking):  # type: ignore[no-untyped-def]
+async def _reloaded(session: AsyncSession, booking: Booking) -> Booking:
     """The booking as the database now has it (history rows added in this transaction included)."""
     await session.flush()
     found = await repository.booking_with_details(session, booking.id)

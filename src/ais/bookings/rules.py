@@ -53,6 +53,23 @@ SOLD = frozenset({S.PAID, S.CONFIRMED, S.CHECKED_IN, S.BOARDED, S.COMPLETED, S.N
 EXPIRABLE = frozenset({S.INITIATED, S.RESERVED, S.PENDING, S.PAYMENT_FAILED})
 # Passenger-initiated cancel is allowed from these (after payment it starts a refund).
 CANCELLABLE = frozenset(s for s, targets in TRANSITIONS.items() if S.CANCELLED in targets)
+# A checkout may be opened (or a new one after a failure) for these.
+PAYABLE = frozenset({S.RESERVED, S.PENDING, S.PAYMENT_FAILED})
+# Payable with no checkout open: money that arrives for one of these passes through `pending`.
+NO_CHECKOUT_OPEN = frozenset({S.RESERVED, S.PAYMENT_FAILED})
+# Entering these needs a charge covering the total in the ledger (the money invariant).
+NEEDS_CHARGE = frozenset({S.PAID, S.CONFIRMED})
+# A boarding pass is shown again until the passenger has flown.
+HOLDS_BOARDING_PASSES = frozenset({S.CHECKED_IN, S.BOARDED})
+# The passenger holds e-tickets: the payment page says "confirmed".
+TICKETED = frozenset({S.CONFIRMED, S.CHECKED_IN, S.BOARDED})
+# Paid for, or cancelled or refunded since: a capture that pushes the ledger past the total for
+# a booking in one of these is a second payment, refunded automatically.
+PAST_PAYMENT = SOLD | {S.CANCELLED, S.REFUNDED}
+# A completed full refund moves a booking from these to `refunded` (if it had been paid).
+REFUND_COMPLETES = frozenset({S.CANCELLED, S.PAID, S.CONFIRMED})
+# A checkout still open for one of these must be closed at the provider: its hold is gone.
+HOLD_GONE = frozenset({S.EXPIRED, S.CANCELLED})
 
 
 def can_transition(current: BookingStatus, target: BookingStatus, *, late_payment: bool = False) -> bool:

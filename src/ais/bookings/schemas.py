@@ -5,11 +5,11 @@ from datetime import UTC, date, datetime, timedelta
 
 from pydantic import EmailStr, Field, field_validator
 
-from ais.api_model import ApiModel, StrictApiModel
 from ais.bookings.models import PassengerType
 from ais.bookings.rules import BookingStatus
 from ais.flights.models import CabinClass
 from ais.flights.schemas import FlightSummary
+from ais.http.api_model import ApiModel, StrictApiModel
 
 MAX_PASSENGERS = 9  # the usual airline limit for one record locator
 

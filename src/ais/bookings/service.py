@@ -1,10 +1,12 @@
 """Booking rules: create with seats held atomically, read own bookings, cancel, the one
-transition function (check-in is in `checkin.py`). Services never commit: the caller owns the
-transaction."""
+transition function (check-in is in `checkin.py`; cancelling a paid booking, which refunds it,
+is the payments side's `ais.payments.cancellation`). Services never commit: the caller's unit of
+work owns the transaction."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,17 +16,19 @@ from ais.audit.service import Actor
 from ais.bookings import repository
 from ais.bookings.identifiers import looks_like_reference, new_reference
 from ais.bookings.models import Booking, BookingStatusChange, Passenger, PassengerType
+from ais.bookings.notices import queue_booking_message
 from ais.bookings.passenger_types import passenger_errors
 from ais.bookings.presenters import local_departure_date
 from ais.bookings.rules import (
     CANCELLABLE,
     HOLDING,
+    NEEDS_CHARGE,
     BookingStatus,
     check_transition,
     releases_seats,
 )
 from ais.bookings.schemas import BookingCreate
-from ais.cache.search_cache import mark_search_stale
+from ais.cache.search_cache import invalidate_after_commit
 from ais.db.base import utcnow
 from ais.errors import (
     BookingConflict,
@@ -36,10 +40,9 @@ from ais.errors import (
     SeatsUnavailable,
     ValidationFailed,
 )
-from ais.flights.models import Flight
 from ais.flights.rules import SELLABLE_STATUSES, has_departed
+from ais.ledger import service as ledger
 from ais.money import Money, format_amount
-from ais.notifications.service import queue_booking_message
 from ais.ops.metrics import BOOKING_TRANSITIONS, SEATS_UNAVAILABLE
 
 INFANT_FARE_PERCENT = 10  # a lap infant pays a tenth of the adult fare and takes no seat
@@ -66,7 +69,7 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     any more, or the user would hold more than `max_held_seats` seats in unpaid bookings),
     SeatsUnavailable (fewer seats left than passengers need). Nothing is written on error.
     One user's creations are serialised (their row is locked until the caller commits)."""
-    flight = await session.get(Flight, request.flight_id)
+    flight = await repository.flight_to_book(session, request.flight_id)
     if flight is None:
         raise NotFound("No such flight.")
     now = utcnow()
@@ -125,7 +128,7 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     repository.attach_loaded(booking, flight=flight, passengers=passengers, history=history)
     BOOKING_TRANSITIONS.labels(BookingStatus.RESERVED.value).inc()
     if left == 0:
-        mark_search_stale(session)  # the last seat went to this booking
+        invalidate_after_commit(session)  # the last seat went to this booking
     return booking
 
 
@@ -169,7 +172,7 @@ async def transition(session: AsyncSession, booking: Booking, target: BookingSta
     are given back exactly once, in the same transaction as the status change."""
     current = booking.status
     check_transition(current, target, late_payment=late_payment)
-    if target in (BookingStatus.PAID, BookingStatus.CONFIRMED):
+    if target in NEEDS_CHARGE:
         await _require_charge(session, booking)
     if not await repository.compare_and_set_status(session, booking.id, current, target, **values):
         raise InvalidStateTransition(
@@ -186,7 +189,7 @@ async def transition(session: AsyncSession, booking: Booking, target: BookingSta
             # Only a double release can push a cabin over capacity: refuse, roll back, shout.
             raise InternalError("Seat release would exceed cabin capacity.")
         if left == booking.seat_count:
-            mark_search_stale(session)  # a sold-out cabin has seats again: search must see them
+            invalidate_after_commit(session)  # a sold-out cabin has seats again: search must see them
     booking.status = target
     for key, value in values.items():
         setattr(booking, key, value)
@@ -195,18 +198,31 @@ async def transition(session: AsyncSession, booking: Booking, target: BookingSta
 
 async def _require_charge(session: AsyncSession, booking: Booking) -> None:
     """The invariant: never paid or confirmed without a charge covering the total in the ledger."""
-    from ais.ledger import repository as ledger
-
     if await ledger.charged(session, booking.id) < booking.total_minor:
         raise PaymentRequired("No charge covering this booking is recorded in the ledger.")
 
 
-async def cancel_booking(session: AsyncSession, booking: Booking, *, actor: Actor, reason: str) -> Booking:
-    """The passenger cancels: the seats go back at once. Before payment no money moves; after
-    payment a refund of everything left is recorded, to be asked of the provider after commit
-    (the booking becomes `refunded` when the provider reports the refund done). The booking
-    must be locked. After departure nothing is cancellable (BookingConflict): the seat was the
-    passenger's to use; only staff may still refund."""
+async def board(session: AsyncSession, booking: Booking, *, actor: Actor) -> None:
+    """Gate: checked_in → boarded (InvalidStateTransition from any other state), audited."""
+    await transition(session, booking, BookingStatus.BOARDED, reason="boarded at gate", actor=actor)
+    audit.record(session, actor, action="booking.board", resource_type="booking", resource_id=str(booking.id),
+                 changes={"status": ["checked_in", "boarded"]})
+
+
+@dataclass(frozen=True, slots=True)
+class CancellationRefund:
+    """The refund that a cancellation of a paid booking recorded (by the payments side)."""
+
+    id: uuid.UUID
+    amount_minor: int
+    currency: str
+
+
+def check_cancellable(booking: Booking) -> bool:
+    """Raise unless the passenger may cancel the booking now; True when it was paid (so the
+    cancellation refunds it). After departure nothing is cancellable (BookingConflict): the seat
+    was the passenger's to use; only staff may still refund. BookingExpired for a lapsed hold,
+    InvalidStateTransition (with the allowed moves) for any other state."""
     flight = booking.flight
     if has_departed(flight.status, flight.departure_at, utcnow()):
         raise BookingConflict(
@@ -215,28 +231,32 @@ async def cancel_booking(session: AsyncSession, booking: Booking, *, actor: Acto
                      "departureTime": flight.departure_at.isoformat()},
         )
     if booking.status in HOLDING:
-        previous = booking.status
-        await transition(session, booking, BookingStatus.CANCELLED, reason=reason, actor=actor)
-        audit.record(session, actor, action="booking.cancel", resource_type="booking", resource_id=str(booking.id),
-                     changes={"status": [previous.value, BookingStatus.CANCELLED.value],
-                              "seatsReleased": booking.seat_count})
-        await queue_booking_message(session, booking, "booking_cancelled", refund_amount=None)
-        return booking
-    if booking.status in CANCELLABLE:  # paid: the seats go back now, the money by a refund
-        from ais.payments.refund_flow import record_refund
-
-        previous = booking.status
-        await transition(session, booking, BookingStatus.CANCELLED, reason=reason, actor=actor)
-        refund = await record_refund(session, booking=booking, amount=None, reason=reason, actor=actor,
-                                     idempotency_key=f"cancel-{booking.id}")
-        audit.record(session, actor, action="booking.cancel", resource_type="booking", resource_id=str(booking.id),
-                     changes={"status": [previous.value, BookingStatus.CANCELLED.value],
-                              "seatsReleased": booking.seat_count, "refundId": str(refund.id),
-                              "refundAmount": refund.amount_minor})
-        await queue_booking_message(session, booking, "booking_cancelled",
-                                    refund_amount=format_amount(refund.amount_minor, refund.currency))
-        return booking
+        return False
+    if booking.status in CANCELLABLE:
+        return True
     if booking.status == BookingStatus.EXPIRED:
         raise BookingExpired()
     check_transition(booking.status, BookingStatus.CANCELLED)  # raises with the allowed moves
-    return booking
+    return False
+
+
+async def cancel_unpaid_booking(session: AsyncSession, booking: Booking, *, actor: Actor, reason: str) -> None:
+    """A held booking (not paid) → cancelled: the seats go back at once, no money moves. The booking
+    must be locked and `check_cancellable` must have said it is unpaid."""
+    previous = booking.status
+    await transition(session, booking, BookingStatus.CANCELLED, reason=reason, actor=actor)
+    await record_cancellation(session, booking, actor=actor, previous=previous, refund=None)
+
+
+async def record_cancellation(session: AsyncSession, booking: Booking, *, actor: Actor, previous: BookingStatus,
+                              refund: CancellationRefund | None) -> None:
+    """The audit entry and the passenger's e-mail of a cancellation (with its refund, if paid)."""
+    changes: dict[str, object] = {"status": [previous.value, BookingStatus.CANCELLED.value],
+                                  "seatsReleased": booking.seat_count}
+    if refund is not None:
+        changes |= {"refundId": str(refund.id), "refundAmount": refund.amount_minor}
+    audit.record(session, actor, action="booking.cancel", resource_type="booking", resource_id=str(booking.id),
+                 changes=changes)
+    await queue_booking_message(
+        session, booking, "booking_cancelled",
+        refund_amount=format_amount(refund.amount_minor, refund.currency) if refund is not None else None)

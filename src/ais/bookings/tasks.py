@@ -15,8 +15,8 @@ from ais.audit.service import Actor
 from ais.bookings import repository
 from ais.bookings.rules import EXPIRABLE, BookingStatus
 from ais.bookings.service import transition
-from ais.cache.search_cache import invalidate_if_marked
 from ais.db.base import utcnow
+from ais.db.unit_of_work import UnitOfWork
 from ais.errors import InvalidStateTransition
 from ais.runtime import Runtime
 
@@ -28,18 +28,15 @@ NO_SHOW_AFTER_DEPARTURE = timedelta(minutes=30)
 
 async def _move(runtime: Runtime, booking_id: uuid.UUID, target: BookingStatus, reason: str, actor: Actor,
                 expected: frozenset[BookingStatus]) -> bool:
-    async with runtime.session_factory() as session:
-        booking = await repository.booking_with_details(session, booking_id)
-        if booking is None or booking.status not in expected:
-            return False
-        try:
-            await transition(session, booking, target, reason=reason, actor=actor)
-        except InvalidStateTransition:
-            await session.rollback()  # someone else moved it first
-            return False
-        await session.commit()
-        await invalidate_if_marked(session, runtime.store)
-        return True
+    try:
+        async with UnitOfWork(runtime) as uow:
+            booking = await repository.booking_with_details(uow.session, booking_id)
+            if booking is None or booking.status not in expected:
+                return False
+            await transition(uow.session, booking, target, reason=reason, actor=actor)
+    except InvalidStateTransition:
+        return False  # someone else moved it first (rolled back)
+    return True
 
 
 async def expire_stale_holds(runtime: Runtime) -> int:

@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ais.audit.service import Actor
 from ais.bookings.identifiers import new_ticket_number
 from ais.bookings.models import Booking
+from ais.bookings.notices import queue_booking_message
 from ais.bookings.rules import BookingStatus
 from ais.bookings.service import transition
-from ais.notifications.service import queue_booking_message
 
 
 async def mark_paid(session: AsyncSession, booking: Booking, *, actor: Actor, reason: str) -> None:

@@ -22,7 +22,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.cache.store import KeyValueStore, StoreUnavailable
+from ais.db.unit_of_work import after_commit
 from ais.ops.metrics import CACHE_LOOKUPS
+from ais.runtime import Runtime
 
 _log = structlog.get_logger("ais.cache")
 
@@ -99,8 +101,8 @@ async def remember(store: KeyValueStore, key: str, payload: bytes) -> None:
 
 
 async def invalidate_search_cache(store: KeyValueStore) -> None:
-    """Make every cached search unreachable (one INCR). Call it after the commit of any change
-    that a search shows: flight times, status, fares, capacity, or a cabin selling out.
+    """Make every cached search unreachable (one INCR). Changes register it to run after their
+    commit with `invalidate_after_commit`.
 
     Never raises: the change is already committed, and when the store is down there is no
     cache to serve stale answers from; entries written before an outage expire within 60 s."""
@@ -126,16 +128,13 @@ async def _seed_version(store: KeyValueStore) -> str:
     return version
 
 
-_STALE_MARK = "ais.search_results_stale"
+def invalidate_after_commit(session: AsyncSession) -> None:
+    """Called inside a transaction that changes what search shows (a flight's times, status, fares
+    or capacity; a cabin that sold out or has seats again): once that transaction commits, the
+    cache is invalidated, once per commit however many changes registered it. A rollback leaves
+    the cache alone."""
+    after_commit(session, _invalidate_hook, key=VERSION_KEY)
 
 
-def mark_search_stale(session: AsyncSession) -> None:
-    """Note, inside a transaction, that what search shows is changing (a cabin sold out or has
-    seats again). The cache is invalidated only after commit, by `invalidate_if_marked`."""
-    session.info[_STALE_MARK] = True
-
-
-async def invalidate_if_marked(session: AsyncSession, store: KeyValueStore) -> None:
-    """Call after commit: invalidates the search cache when the transaction marked it stale."""
-    if session.info.pop(_STALE_MARK, False):
-        await invalidate_search_cache(store)
+async def _invalidate_hook(runtime: Runtime) -> None:
+    await invalidate_search_cache(runtime.store)

@@ -22,7 +22,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.db_max_overflow,
         # No ping before every checkout (a round trip per request): a connection that died is
         # detected by its first statement, invalidated with the whole pool, and that request
-        # answers 503 "retry" (ops/errors_http.py); recycling bounds a connection's age.
+        # answers 503 "retry" (ais.http.errors); recycling bounds a connection's age.
         pool_pre_ping=False,
         pool_recycle=900,
         pool_timeout=settings.db_pool_timeout_seconds,

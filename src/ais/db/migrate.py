@@ -10,6 +10,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ais.config import Settings
 
@@ -45,3 +46,10 @@ def database_revisions(connection: Connection) -> frozenset[str]:
     if not inspect(connection).has_table(VERSION_TABLE):
         return frozenset()
     return frozenset(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+
+
+async def live_revisions(engine: AsyncEngine) -> frozenset[str]:
+    """Connect, prove the database answers, and read its revision(s) (the readiness probe)."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+        return await connection.run_sync(database_revisions)

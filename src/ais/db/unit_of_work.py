@@ -1,8 +1,10 @@
 """The unit of work: the one owner of a database transaction.
 
-A request gets one from its dependency, a job opens one with `async with UnitOfWork(runtime)`.
-On a clean exit it commits; on an exception it rolls back. Services and repositories never
-commit or roll back: they work on `uow.session` and raise when something is wrong.
+A request gets one from its dependency (`ais.http.dependencies.UnitOfWorkDep`), a job opens one
+with `async with UnitOfWork(runtime)`. On a clean exit it commits; on an exception it rolls back,
+unless the exception says its changes must stand (`keeps_changes`, e.g. a refresh token's reuse:
+the device is signed out and the request refused). Services and repositories never commit or roll
+back: they work on `uow.session` and raise when something is wrong.
 
 Work that must follow the commit (invalidating the search cache, asking the provider for a
 refund, deferring a job) is registered where the change is made, with
@@ -19,13 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-if TYPE_CHECKING:
-    from ais.runtime import Runtime
+from ais.runtime import Runtime
 
 _log = structlog.get_logger("ais.db")
 _OWNER = "ais.unit_of_work"
@@ -49,11 +49,13 @@ class UnitOfWork:
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         traceback: TracebackType | None) -> None:
         try:
-            if exc_type is None:
-                await self.commit()
+            if exc_type is None or getattr(exc, "keeps_changes", False):
+                await self.commit()  # a `keeps_changes` error still propagates after the commit
             else:
                 await self._rollback_quietly()
         finally:
+            self._after_commit.clear()
+            self._on_rollback.clear()
             await self.session.close()
 
     def after_commit(self, hook: Hook, *, key: object | None = None) -> None:
@@ -62,13 +64,15 @@ class UnitOfWork:
         self._after_commit.setdefault(key if key is not None else hook, hook)
 
     def on_rollback(self, hook: Hook, *, key: object | None = None) -> None:
-        """Run `hook(runtime)` if the current transaction is rolled back (e.g. release an idempotency
-        key the failed attempt claimed in an earlier transaction)."""
+        """Run `hook(runtime)` if a transaction of this unit of work is rolled back from now on (e.g.
+        release an idempotency key the failed attempt claimed in an earlier transaction). It stays
+        registered across the intermediate commits of a multi-transaction flow, and is dropped when
+        the unit of work ends with a commit."""
         self._on_rollback.setdefault(key if key is not None else hook, hook)
 
     async def commit(self) -> None:
         """Commit the current transaction, then run its after-commit hooks. A failed commit rolls back
-        (running the rollback hooks) and raises."""
+        (running the rollback hooks) and raises. Rollback hooks stay registered (see `on_rollback`)."""
         try:
             await self.session.commit()
         except BaseException:
@@ -76,7 +80,6 @@ class UnitOfWork:
             raise
         hooks = list(self._after_commit.values())
         self._after_commit.clear()
-        self._on_rollback.clear()
         for hook in hooks:
             await _run(hook, self.runtime, "after_commit")
 

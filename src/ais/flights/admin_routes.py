@@ -1,8 +1,8 @@
 """Admin flight routes: publish flights and change status, times, fares and capacity.
 
-Each route parses, authorizes (AdminUser), calls one service function and commits; the search
-cache is invalidated only after the commit, so no search can cache the pre-change state under
-the new version.
+Each route parses, authorizes (AdminUser) and calls one service function; the request's unit of
+work commits, and the search cache is invalidated only after that commit (the service registers
+it), so no search can cache the pre-change state under the new version.
 """
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from ais.audit.service import Actor
-from ais.cache.search_cache import invalidate_search_cache
-from ais.db.session import SessionDep
 from ais.flights import admin_service
 from ais.flights.schemas import FlightCreate, FlightDetail, FlightPatch
 from ais.flights.service import parse_flight_id
+from ais.http.dependencies import SessionDep
+from ais.http.errors import responses
 from ais.identity.dependencies import AdminUser
-from ais.openapi_errors import responses
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -32,10 +31,7 @@ async def create_flight(
     most the currency's decimals (JPY 0, SAR 2, KWD 3). A flight number already departing at
     that time is a BOOKING_CONFLICT."""
     actor = Actor.from_request(request, user_id=admin.id, role=admin.role)
-    flight = await admin_service.create_flight(session, actor, body)
-    await session.commit()
-    await invalidate_search_cache(request.app.state.runtime.store)
-    return flight
+    return await admin_service.create_flight(session, actor, body)
 
 
 @router.patch(
@@ -49,7 +45,4 @@ async def update_flight(
     """Change status, times, and per cabin fare and capacity, all or nothing. Capacity never
     drops below the seats already sold or held (BOOKING_CONFLICT)."""
     actor = Actor.from_request(request, user_id=admin.id, role=admin.role)
-    flight = await admin_service.update_flight(session, actor, parse_flight_id(flight_id), body)
-    await session.commit()
-    await invalidate_search_cache(request.app.state.runtime.store)
-    return flight
+    return await admin_service.update_flight(session, actor, parse_flight_id(flight_id), body)

@@ -1,5 +1,6 @@
-"""Publishing and changing flights (admin). Services never commit: the route does, then
-invalidates the search cache; every change writes an audit entry in the same transaction."""
+"""Publishing and changing flights (admin). Services never commit: the request's unit of work
+does, and invalidates the search cache after that commit (registered here); every change writes
+an audit entry in the same transaction."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.audit.service import Actor, record
+from ais.cache.search_cache import invalidate_after_commit
 from ais.errors import BookingConflict, NotFound, ValidationFailed
 from ais.flights import repository
 from ais.flights.airports import airport_zones
@@ -62,11 +64,11 @@ async def create_flight(session: AsyncSession, actor: Actor, data: FlightCreate)
     session.add(flight)
     try:
         await session.flush()
-    except IntegrityError:
-        await session.rollback()  # nothing else was written in this request
+    except IntegrityError:  # the transaction is unusable now: the unit of work rolls it back
         raise _duplicate(data.flight_number, departure_at) from None
     record(session, actor, action="flight.create", resource_type="flight", resource_id=str(flight.id),
            changes=data.model_dump(mode="json", by_alias=True))
+    invalidate_after_commit(session)
     return flight_detail(flight, zones)
 
 
@@ -117,6 +119,7 @@ async def update_flight(
     if changes:  # a PATCH that restates the current values changed nothing worth recording
         record(session, actor, action="flight.update", resource_type="flight", resource_id=str(flight.id),
                changes=changes)
+    invalidate_after_commit(session)
     updated = await repository.flight_with_cabins(session, flight.id)
     assert updated is not None  # locked above (PostgreSQL) and flights are never deleted
     return await present_flight(session, updated)

@@ -3,7 +3,7 @@
 Airports are reference data: a handful of rows, inserted by the seed and never updated (no
 API changes them), and an airport's IANA zone is a fact of geography. So the zone cache only
 ever grows, needs no invalidation, and search usually converts local dates without a query.
-The directory (`AirportDirectory`, one per process in `Runtime.airports`) is reread every
+The directory (`AirportDirectory`, one per app: `ais.http.dependencies.AirportsDep`) is reread every
 minute so that airports a seed adds show up in the list; a code it does not know yet is looked
 up at once, so search never refuses an airport that exists.
 """

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Response
 
 from ais.cache.search_cache import CacheMode
-from ais.db.session import SessionDep
 from ais.flights import service
 from ais.flights.schemas import AirportList, FlightDetail, SearchCriteria, SearchRequest, SearchResult
-from ais.openapi_errors import responses
+from ais.http.dependencies import AirportsDep, RuntimeDep, SessionDep
+from ais.http.errors import responses
 
 router = APIRouter(prefix="/api/v1", tags=["flights"])
 
@@ -43,20 +43,20 @@ AIRPORTS_MAX_AGE_SECONDS = 300
 
 
 @router.get("/airports", response_model=AirportList, responses=responses())
-async def list_airports(request: Request, response: Response, session: SessionDep) -> AirportList:
+async def list_airports(response: Response, session: SessionDep, airports: AirportsDep) -> AirportList:
     """Every airport we serve, for the app's pickers: all of them at once (no cursor), each with
     its IANA time zone (flight times at an airport carry that zone's offset)."""
     response.headers["Cache-Control"] = f"public, max-age={AIRPORTS_MAX_AGE_SECONDS}"
-    return await service.list_airports(session, request.app.state.runtime.airports)
+    return await service.list_airports(session, airports)
 
 
 @router.get("/flights/search", response_model=SearchResult, responses=responses(), description=SEARCH_DOC)
 async def search_flights(
-    criteria: Annotated[SearchCriteria, Query()], request: Request, session: SessionDep,
+    criteria: Annotated[SearchCriteria, Query()], runtime: RuntimeDep, session: SessionDep, airports: AirportsDep,
     cache_control: CacheControl = None,
 ) -> Response:
     answer = await service.search_flights(
-        session, request.app.state.runtime.store, request.app.state.runtime.airports, criteria,
+        session, runtime.store, airports, criteria,
         mode=CacheMode.from_header(cache_control),
     )
     return _search_response(answer)
@@ -64,10 +64,11 @@ async def search_flights(
 
 @router.post("/flights/search", response_model=SearchResult, responses=responses(), description=SEARCH_DOC)
 async def search_flights_post(
-    body: SearchRequest, request: Request, session: SessionDep, cache_control: CacheControl = None
+    body: SearchRequest, runtime: RuntimeDep, session: SessionDep, airports: AirportsDep,
+    cache_control: CacheControl = None,
 ) -> Response:
     answer = await service.search_flights(
-        session, request.app.state.runtime.store, request.app.state.runtime.airports, body,
+        session, runtime.store, airports, body,
         mode=CacheMode.from_header(cache_control),
     )
     return _search_response(answer)

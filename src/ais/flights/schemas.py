@@ -23,10 +23,10 @@ from pydantic import (
     model_validator,
 )
 
-from ais.api_model import ApiModel, StrictApiModel
 from ais.db.base import utcnow
 from ais.flights.models import CabinClass, FlightStatus
 from ais.flights.rules import check_times
+from ais.http.api_model import ApiModel, StrictApiModel
 from ais.money import CURRENCY_EXPONENTS, DEFAULT_CURRENCY, parse_amount
 
 # How far ahead a search may look: beyond this nothing is on sale, and it keeps `date + 1 day`

@@ -15,12 +15,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ais.db.unit_of_work import after_commit
 from ais.errors import Unauthorized
 from ais.identity import repository
 from ais.identity.security import AccessClaims
+from ais.runtime import Runtime
 
 TTL_SECONDS = 5.0
 # Bounded so that a flood of distinct (valid) users cannot grow the process without limit.
@@ -65,8 +66,13 @@ class AccessStateCache:
         self._entries.pop(user_id, None)
 
     def forget_after_commit(self, session: AsyncSession, user_id: uuid.UUID) -> None:
-        """Drop the entry once `session` commits the change (a rollback leaves the old state valid)."""
-        event.listen(session.sync_session, "after_commit", lambda _session: self.forget(user_id), once=True)
+        """Drop the entry once `session`'s unit of work commits the change (a rollback leaves the
+        old state valid)."""
+
+        async def forget(_runtime: Runtime) -> None:
+            self.forget(user_id)
+
+        after_commit(session, forget, key=("identity.forget_access_state", id(self), user_id))
 
     def _remember(self, user_id: uuid.UUID, entry: _Entry) -> None:
         self._entries[user_id] = entry

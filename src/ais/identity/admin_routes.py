@@ -7,14 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from ais.api_model import Page
 from ais.audit.service import Actor
-from ais.db.session import SessionDep
+from ais.http.api_model import Page
+from ais.http.dependencies import AccessStatesDep, SessionDep
+from ais.http.errors import responses
+from ais.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
 from ais.identity import admin_service
 from ais.identity.dependencies import AdminUser
 from ais.identity.schemas import AdminUserOut, UserPatch
-from ais.openapi_errors import responses
-from ais.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -35,14 +35,13 @@ async def find_users(
 @router.patch("/users/{user_id}", response_model=AdminUserOut,
               responses=responses("UNAUTHORIZED", "TOKEN_EXPIRED", "FORBIDDEN", "NOT_FOUND"))
 async def update_user(
-    user_id: uuid.UUID, body: UserPatch, admin: AdminUser, request: Request, session: SessionDep
+    user_id: uuid.UUID, body: UserPatch, admin: AdminUser, request: Request, session: SessionDep,
+    access_states: AccessStatesDep,
 ) -> AdminUserOut:
     """Deactivate or reactivate an account (`isActive`) or change its `role`. The user's access
     tokens stop working at once on this server and within 5 seconds on every other; deactivation
     also revokes their refresh tokens. Audited."""
-    runtime = request.app.state.runtime
     actor = Actor.from_request(request, user_id=admin.id, role=admin.role)
     user = await admin_service.update_user(session, actor, user_id, is_active=body.is_active, role=body.role,
-                                           access_states=runtime.access_states)
-    await session.commit()
+                                           access_states=access_states)
     return AdminUserOut.model_validate(user)

@@ -1,5 +1,5 @@
 """Staff managing accounts: find users, deactivate or reactivate them, change their role.
-Services never commit: the route does. Every change is audited in the same transaction."""
+Services never commit: the request's unit of work does. Every change is audited in the same transaction."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ais.audit.service import Actor, record
 from ais.db.base import utcnow
+from ais.db.unit_of_work import UnitOfWork
 from ais.identity import repository
 from ais.identity.models import Role
 from ais.identity.security import hash_password
@@ -13,10 +14,11 @@ from ais.runtime import Runtime
 
 async def create_or_promote(runtime: Runtime, email: str, password: str | None, full_name: str) -> str:
     """Create the admin `email` (a password is then required), or make the existing user an admin;
-    a given password replaces theirs and revokes every refresh token. Audited. Commits (it is
-    the command's one transaction). Returns what was done, in one sentence."""
+    a given password replaces theirs and revokes every refresh token. Audited. One unit of work
+    (the command's one transaction). Returns what was done, in one sentence."""
     actor = Actor.system("cli")
-    async with runtime.session_factory() as session:
+    async with UnitOfWork(runtime) as uow:
+        session = uow.session
         user = await repository.user_by_email(session, email)
         if user is None:
             if password is None:
@@ -45,7 +47,6 @@ async def create_or_promote(runtime: Runtime, email: str, password: str | None, 
             outcome = f"{email} ({user.id}): {done}."
             if not user.is_active:
                 outcome += " Note: this account is deactivated and cannot sign in."
-        await session.commit()
     return outcome
 
 

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ais.errors import Forbidden, Unauthorized
+from ais.http.dependencies import AccessStatesDep, RuntimeDep
 from ais.identity.access_check import ensure_honoured
 from ais.identity.models import Role
 from ais.identity.security import decode_access_token
@@ -28,14 +29,16 @@ class Principal:
 
 
 async def current_principal(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request, runtime: RuntimeDep, access_states: AccessStatesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized()
-    runtime = request.app.state.runtime
-    claims = decode_access_token(credentials.credentials, secret=runtime.settings.jwt_secret)
+    secret = runtime.settings.jwt_secret
+    assert secret, "settings without JWT_SECRET never start (with_embedded_secrets, production checks)"
+    claims = decode_access_token(credentials.credentials, secret=secret)
     # Signed and unexpired is not enough: logout-all, deactivation and demotion revoke it (SPEC §6).
-    await ensure_honoured(runtime.access_states, runtime.session_factory, claims)
+    await ensure_honoured(access_states, runtime.session_factory, claims)
     principal = Principal(id=claims.user_id, role=claims.role)
     request.state.principal = principal
     return principal

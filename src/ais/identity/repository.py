@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ais.db.keyset import newest_first_page
 from ais.identity.models import RefreshToken, TokenStatus, User
-from ais.pagination import newest_first_page
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from ais.api_model import ApiModel, StrictApiModel
+from ais.http.api_model import ApiModel, StrictApiModel
 from ais.identity.models import Role
 from ais.identity.security import password_weakness
 

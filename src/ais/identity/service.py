@@ -34,13 +34,22 @@ class EmailTaken(ValidationFailed):
         super().__init__(details={"errors": [{"field": "email", "message": self.default_message}]})
 
 
+class RefreshTokenReused(Unauthorized):
+    """A rotated refresh token presented again: a theft signal. The device chain is revoked and
+    the request refused; the revocation commits although the request fails (`keeps_changes`)."""
+
+    keeps_changes = True
+    default_message = "The refresh token was already used; this device has been signed out."
+
+
 def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
 async def register(session: AsyncSession, *, email: str, password: str, full_name: str,
                    role: Role = Role.PASSENGER) -> User:
-    """Create a user. Raises EmailTaken (422) when the e-mail is already registered."""
+    """Create a user. Raises EmailTaken (422) when the e-mail is already registered (the caller's
+    transaction is then unusable: the unit of work rolls it back)."""
     user = User(
         email=normalize_email(email),
         password_hash=await hash_password(password),
@@ -51,7 +60,6 @@ async def register(session: AsyncSession, *, email: str, password: str, full_nam
     try:
         await session.flush()
     except IntegrityError:
-        await session.rollback()
         raise EmailTaken() from None
     return user
 
@@ -72,7 +80,8 @@ async def login(session: AsyncSession, settings: Settings, *, email: str, passwo
 
 async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: str) -> TokenPair:
     """Rotate: the presented token becomes unusable and a new pair is issued on the same device.
-    A token that was already rotated is a theft signal: the whole device chain is revoked."""
+    A token that was already rotated is a theft signal: the whole device chain is revoked and
+    RefreshTokenReused raised (its revocation commits all the same)."""
     now = utcnow()
     token = await repository.token_by_hash(
         session, hash_refresh_token(refresh_token, settings.refresh_token_pepper or "")
@@ -83,9 +92,8 @@ async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: s
         token.status == TokenStatus.ACTIVE and not await repository.mark_rotated_if_active(session, token.id, now)
     ):
         await repository.revoke_device(session, token.user_id, token.device_id, now)
-        await session.commit()  # the revocation must stand even though this request fails
         _log.warning("refresh_token_reuse", user_id=str(token.user_id), device_id=str(token.device_id))
-        raise Unauthorized("The refresh token was already used; this device has been signed out.")
+        raise RefreshTokenReused()
     if token.status == TokenStatus.REVOKED or token.expires_at <= now:
         raise Unauthorized("The refresh token is not valid.")
     user = await repository.user_by_id(session, token.user_id)

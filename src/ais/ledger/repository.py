@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ais.db.base import utcnow
+from ais.db.keyset import newest_first_page
 from ais.db.upsert import insert_if_absent
 from ais.ledger.models import LedgerEntry, LedgerEntryType
-from ais.pagination import newest_first_page
 
 
 async def record_entry(session: AsyncSession, *, type: LedgerEntryType, booking_id: uuid.UUID,
@@ -28,7 +29,7 @@ async def record_entry(session: AsyncSession, *, type: LedgerEntryType, booking_
             "amount_minor": amount_minor,
             "currency": currency,
             "provider_object_id": provider_object_id,
-            "created_at": _now(),
+            "created_at": utcnow(),
             **provider_ids,
         },
         ["type", "provider_object_id"],
@@ -42,12 +43,6 @@ async def charged(session: AsyncSession, booking_id: uuid.UUID, *, payment_inten
     if payment_intent_id is not None:
         statement = statement.where(LedgerEntry.payment_intent_id == payment_intent_id)
     return int(await session.scalar(statement) or 0)
-
-
-def _now():  # type: ignore[no-untyped-def]
-    from ais.db.base import utcnow
-
-    return utcnow()
 
 
 async def refunded(session: AsyncSession, booking_id: uuid.UUID, *, payment_intent_id: str | None = None) -> int:

@@ -5,17 +5,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ais.db.session import SessionDep
+from ais.http.dependencies import SessionDep
+from ais.http.errors import responses
+from ais.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
 from ais.identity.dependencies import AdminUser
-from ais.ledger import repository
+from ais.ledger import repository, service
 from ais.ledger.models import LedgerEntry, LedgerEntryType
 from ais.ledger.schemas import LedgerEntryOut, LedgerPage, LedgerTotals
 from ais.money import format_amount
-from ais.openapi_errors import responses
-from ais.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
-T = LedgerEntryType
 
 
 def entry_out(entry: LedgerEntry) -> LedgerEntryOut:
@@ -28,12 +27,10 @@ def entry_out(entry: LedgerEntry) -> LedgerEntryOut:
 
 
 def totals_out(currency: str, by_type: dict[LedgerEntryType, int]) -> LedgerTotals:
-    charged = by_type.get(T.CHARGE, 0)
-    refunded = by_type.get(T.REFUND, 0) + by_type.get(T.PARTIAL_REFUND, 0)
-    disputed = by_type.get(T.DISPUTE, 0) - by_type.get(T.DISPUTE_REVERSAL, 0)
+    sums = service.totals(by_type)
     return LedgerTotals(
-        charged=format_amount(charged, currency), refunded=format_amount(refunded, currency),
-        disputed=format_amount(disputed, currency), net=format_amount(charged - refunded - disputed, currency),
+        charged=format_amount(sums.charged, currency), refunded=format_amount(sums.refunded, currency),
+        disputed=format_amount(sums.disputed, currency), net=format_amount(sums.net, currency),
         currency=currency,
     )
 

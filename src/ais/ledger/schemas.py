@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from ais.api_model import ApiModel
+from ais.http.api_model import ApiModel
 
 
 class LedgerEntryOut(ApiModel):

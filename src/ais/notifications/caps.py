@@ -10,9 +10,9 @@ from datetime import timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ais.bookings.models import Booking
 from ais.db.base import utcnow
 from ais.notifications import repository
+from ais.notifications.notice import BookingNotice
 
 MAX_NOTICES_PER_BOOKING = 5
 MAX_NOTICES_PER_USER_PER_HOUR = 20
@@ -20,24 +20,24 @@ _HOUR = timedelta(hours=1)
 _log = structlog.get_logger("ais.notifications")
 
 
-async def may_queue(session: AsyncSession, booking: Booking, kind: str, dedupe_key: str) -> bool:
-    """Whether the notice `dedupe_key` is to be queued: not queued already, and within both caps.
+async def may_queue(session: AsyncSession, notice: BookingNotice) -> bool:
+    """Whether the notice is to be queued: not queued already, and within both caps.
 
     Counted in the caller's transaction. Every status change that sends a notice holds the
     booking's row lock, so the per-booking cap is exact; notices about different bookings of one
     user counted at the same instant may pass the hourly cap by the few that run in parallel."""
-    if await repository.message_queued(session, dedupe_key):
+    if await repository.message_queued(session, notice.dedupe_key):
         return False  # the same notice again (a webhook applied twice): not a new e-mail, nothing dropped
-    if await repository.messages_about_booking(session, booking.id) >= MAX_NOTICES_PER_BOOKING:
-        _dropped(booking, kind, "per_booking_cap", MAX_NOTICES_PER_BOOKING)
+    if await repository.messages_about_booking(session, notice.booking_id) >= MAX_NOTICES_PER_BOOKING:
+        _dropped(notice, "per_booking_cap", MAX_NOTICES_PER_BOOKING)
         return False
-    if await repository.messages_for_user_since(session, booking.user_id, utcnow() - _HOUR) \
+    if await repository.messages_for_user_since(session, notice.user_id, utcnow() - _HOUR) \
             >= MAX_NOTICES_PER_USER_PER_HOUR:
-        _dropped(booking, kind, "per_user_hourly_cap", MAX_NOTICES_PER_USER_PER_HOUR)
+        _dropped(notice, "per_user_hourly_cap", MAX_NOTICES_PER_USER_PER_HOUR)
         return False
     return True
 
 
-def _dropped(booking: Booking, kind: str, reason: str, limit: int) -> None:
-    _log.warning("notice_dropped", booking_id=str(booking.id), user_id=str(booking.user_id), kind=kind,
+def _dropped(notice: BookingNotice, reason: str, limit: int) -> None:
+    _log.warning("notice_dropped", booking_id=str(notice.booking_id), user_id=str(notice.user_id), kind=notice.kind,
                  reason=reason, limit=limit)

@@ -1,19 +1,15 @@
-"""Passenger e-mails as text and HTML, from one set of values (SPEC §3: times are shown as the
-clock reads at each airport, with the offset and the zone named, never in UTC only)."""
+"""Passenger e-mails as text and HTML, from one notice (SPEC §3: times are shown as the clock reads
+at each airport, with the offset and the zone named, never in UTC only; the notice carries them
+so formatted)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from ais.bookings.models import Booking
-from ais.flights.airports import airport_zones
-from ais.flights.presenters import wall_clock
-from ais.money import format_amount
+from ais.notifications.notice import BookingNotice
 
 SUBJECTS = {
     "booking_confirmed": "Your booking {reference} is confirmed",
@@ -39,26 +35,23 @@ def _templates() -> Environment:
                        keep_trailing_newline=True)
 
 
-async def render_booking_message(session: AsyncSession, booking: Booking, kind: str,
-                                 **context: Any) -> RenderedMessage:
-    """The `kind` e-mail about `booking` (its flight and passengers loaded), in both forms."""
-    flight = booking.flight
-    zones = await airport_zones(session, {flight.origin, flight.destination})
+def render(notice: BookingNotice) -> RenderedMessage:
+    """The notice's e-mail in both forms."""
     values = {
-        "reference": booking.reference,
-        "flight_number": flight.flight_number,
-        "origin": flight.origin,
-        "destination": flight.destination,
-        "departure": wall_clock(flight.departure_at, flight.origin, zones),
-        "arrival": wall_clock(flight.arrival_at, flight.destination, zones),
-        "total": format_amount(booking.total_minor, booking.currency),
-        "currency": booking.currency,
-        "passengers": [(p.first_name, p.last_name, p.ticket_number) for p in booking.passengers],
-        **context,
+        "reference": notice.reference,
+        "flight_number": notice.flight_number,
+        "origin": notice.origin,
+        "destination": notice.destination,
+        "departure": notice.departure,
+        "arrival": notice.arrival,
+        "total": notice.total,
+        "currency": notice.currency,
+        "passengers": list(notice.passengers),
+        **notice.context,
     }
     templates = _templates()
     return RenderedMessage(
-        subject=SUBJECTS[kind].format(reference=booking.reference),
-        text=templates.get_template(f"{kind}.txt").render(**values),
-        html=templates.get_template(f"{kind}.html").render(**values),
+        subject=SUBJECTS[notice.kind].format(reference=notice.reference),
+        text=templates.get_template(f"{notice.kind}.txt").render(**values),
+        html=templates.get_template(f"{notice.kind}.html").render(**values),
     )

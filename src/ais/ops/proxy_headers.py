@@ -4,6 +4,8 @@
 `FORWARDED_ALLOW_IPS`; by default nobody is trusted, loopback included (uvicorn's own handling,
 which trusts 127.0.0.1, is switched off in `ais serve`). Done here rather than in the server so
 it holds under any ASGI server. Rate limits and the audit log then read `request.client`.
+This module is the address logic (also used by the settings and the audit log); the middleware
+that applies it to each request is `ais.http.trusted_proxy`.
 
 The header is read from the right: each trusted proxy appends the address it received the
 request from, so the right-most address that is not one of our proxies is the client; anything
@@ -14,8 +16,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
-
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_ADDRESS_LENGTH = 64  # the audit log's column; a valid address is far shorter
@@ -44,7 +44,7 @@ def valid_address(text: str | None) -> str | None:
         return None
 
 
-def _trusted(address: str | None, networks: Sequence[Network]) -> bool:
+def is_trusted(address: str | None, networks: Sequence[Network]) -> bool:
     if address is None:
         return False
     ip = ipaddress.ip_address(address)
@@ -61,33 +61,6 @@ def client_from_forwarded(peer: str, forwarded_for: Iterable[str], networks: Seq
         if address is None:
             break
         client = address
-        if not _trusted(address, networks):
+        if not is_trusted(address, networks):
             break
     return client
-
-
-class TrustedProxyMiddleware:
-    def __init__(self, app: ASGIApp, *, trusted: Sequence[Network]) -> None:
-        self.app = app
-        self.trusted = tuple(trusted)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.trusted:
-            client = scope.get("client")
-            peer = valid_address(client[0]) if client else None
-            if peer is not None and _trusted(peer, self.trusted):
-                scope = self._as_forwarded(scope, peer)
-        await self.app(scope, receive, send)
-
-    def _as_forwarded(self, scope: Scope, peer: str) -> Scope:
-        headers = scope["headers"]
-        forwarded = [value.decode("latin-1") for name, value in headers if name == b"x-forwarded-for"]
-        protos = [value.decode("latin-1") for name, value in headers if name == b"x-forwarded-proto"]
-        scope = dict(scope)
-        if forwarded:
-            scope["client"] = (client_from_forwarded(peer, forwarded, self.trusted), 0)
-        # The scheme the nearest proxy was reached with (it appends last).
-        proto = protos[-1].split(",")[-1].strip().lower() if protos else None
-        if proto in ("http", "https"):
-            scope["scheme"] = proto
-        return scope

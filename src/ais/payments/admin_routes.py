@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from ais.api_model import ApiModel
-from ais.audit import service as audit
 from ais.audit.service import Actor
-from ais.db.session import SessionDep
-from ais.errors import NotFound
+from ais.http.dependencies import RuntimeDep, SessionDep
+from ais.http.errors import responses
+from ais.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_keyed_cursor, encode_cursor
 from ais.identity.dependencies import AdminUser
-from ais.openapi_errors import responses
-from ais.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_keyed_cursor, encode_cursor
-from ais.payments import repository
-from ais.payments.models import ProviderEvent
-from ais.payments.webhooks import process_event
+from ais.payments import repository, webhooks
+from ais.payments.schemas import ProviderEventOut, ProviderEventPage
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
-
-
-class ProviderEventOut(ApiModel):
-    id: str
-    type: str
-    processed: bool
-    processed_at: datetime | None
-    attempts: int
-    last_error: str | None
-    received_at: datetime
-    payload: dict[str, Any]
-
-
-class ProviderEventPage(ApiModel):
-    items: list[ProviderEventOut]
-    next_cursor: str | None = None
 
 
 @router.get("/provider-events", response_model=ProviderEventPage, responses=responses("UNAUTHORIZED", "FORBIDDEN"))
@@ -55,18 +34,7 @@ async def provider_events(
 
 @router.post("/provider-events/{event_id}/replay", response_model=ProviderEventOut,
              responses=responses("NOT_FOUND", "UNAUTHORIZED", "FORBIDDEN"))
-async def replay(event_id: str, request: Request, admin: AdminUser, session: SessionDep) -> ProviderEventOut:
+async def replay(event_id: str, request: Request, admin: AdminUser, runtime: RuntimeDep) -> ProviderEventOut:
     """Process a stored event again if it is not processed yet (a processed one is left alone)."""
-    if await session.get(ProviderEvent, event_id) is None:
-        raise NotFound("No such event.")
-    await session.rollback()
-    await process_event(request.app.state.runtime, event_id)
     actor = Actor.from_request(request, user_id=admin.id, role=admin.role)
-    stored = await session.get(ProviderEvent, event_id, populate_existing=True)
-    assert stored is not None
-    audit.record(session, actor, action="webhook.replay", resource_type="provider_event", resource_id=event_id,
-                 changes={"processed": stored.processed, "attempts": stored.attempts})
-    await session.commit()
-    return ProviderEventOut.model_validate(stored)
-
-
+    return ProviderEventOut.model_validate(await webhooks.replay_event(runtime, event_id, actor=actor))

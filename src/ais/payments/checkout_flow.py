@@ -24,9 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ais.audit.service import Actor
 from ais.bookings import repository as bookings_repository
 from ais.bookings.models import Booking
-from ais.bookings.rules import BookingStatus
+from ais.bookings.rules import PAYABLE, SOLD, BookingStatus
 from ais.bookings.service import transition
 from ais.db.base import utcnow
+from ais.db.unit_of_work import UnitOfWork
 from ais.errors import BookingConflict, BookingExpired, InvalidStateTransition, PaymentFailed, ServiceUnavailable
 from ais.payments import repository
 from ais.payments.gateway import CheckoutSession, ProviderRejected, ProviderUnavailable
@@ -44,8 +45,6 @@ HOLD_EXTENSION_LIMIT = timedelta(minutes=30)
 # SPEC §4: checkout sessions the provider created for one booking; then it must be rebooked.
 MAX_PAYMENT_ATTEMPTS = 3
 PROVIDER_RETRY_AFTER_SECONDS = 5
-_PAYABLE = frozenset({S.RESERVED, S.PENDING, S.PAYMENT_FAILED})
-_PAID = frozenset({S.PAID, S.CONFIRMED, S.CHECKED_IN, S.BOARDED, S.COMPLETED, S.NO_SHOW})
 
 
 @dataclass(frozen=True)
@@ -63,25 +62,41 @@ class _Attempt:
     session_expires_at: datetime
 
 
-async def start_checkout(session: AsyncSession, runtime: Runtime, *, booking_id: uuid.UUID,
-                         actor: Actor) -> CheckoutOut:
+async def start_checkout(uow: UnitOfWork, *, booking_id: uuid.UUID, actor: Actor) -> CheckoutOut:
     """A checkout for the booking (which the caller has checked the user may pay).
 
-    An open session of the current attempt is returned again. `expiresAt` of the answer is when
-    the passenger must have paid: the session's expiry, or the hold's when that comes first.
-    Raises BookingExpired, BookingConflict (already paid, or MAX_PAYMENT_ATTEMPTS sessions
-    created), InvalidStateTransition (cancelled…), ServiceUnavailable (provider down or slow:
-    nothing changed, retry), PaymentFailed (the provider refused the checkout)."""
+    A multi-transaction flow, because the provider must be asked while no transaction holds the
+    booking's lock: (1) the attempt is recorded and committed (`uow.commit()`); (2) the provider
+    is asked, no transaction open; (3) the session is recorded in the unit of work's next
+    transaction, which the caller's unit of work commits (with the idempotent answer). An open
+    session of the current attempt is returned again, without asking the provider.
+
+    `expiresAt` of the answer is when the passenger must have paid: the session's expiry, or the
+    hold's when that comes first. Raises BookingExpired, BookingConflict (already paid, or
+    MAX_PAYMENT_ATTEMPTS sessions created), InvalidStateTransition (cancelled…), ServiceUnavailable
+    (provider down or slow: nothing changed, retry), PaymentFailed (the provider refused)."""
+    session, runtime = uow.session, uow.runtime
     prepared = await _prepare_attempt(session, booking_id)
     if isinstance(prepared, CheckoutOut):
         return prepared
-    checkout = await _create_session(runtime, prepared)
-    return await _record_session(session, runtime, prepared, checkout, actor)
+    await uow.commit()  # (1) the attempt stands; the booking's lock is released for the provider call
+    checkout = await _create_session(runtime, prepared)  # (2)
+    booking = await _record_session(session, prepared, checkout)  # (3)
+    now = utcnow()
+    if booking.status in PAYABLE and booking.expires_at is not None and booking.expires_at > now:
+        return await _hold_for_checkout(session, runtime, booking, checkout, actor)
+    # Cancelled or lapsed while the provider was asked: nobody may pay this session.
+    await uow.commit()  # the session is known to us (the lapsed-checkout job, reconciliation)
+    if await _close_checkout(runtime, checkout.id, booking_id=booking.id):
+        await repository.mark_checkouts_failed(session, [checkout.id])
+        await uow.commit()  # closed at the provider: no longer payable here either
+    _check_payable(booking, now)  # raises what a pay request would now get
+    raise BookingExpired()
 
 
 async def _prepare_attempt(session: AsyncSession, booking_id: uuid.UUID) -> _Attempt | CheckoutOut:
-    """Step 1, committed: the attempt to ask the provider for, or the open checkout to reuse.
-    The booking itself is not changed here."""
+    """Step 1: the attempt to ask the provider for, or the open checkout to reuse. The booking
+    itself is not changed here."""
     now = utcnow()
     booking = await bookings_repository.lock_booking(session, booking_id)
     assert booking is not None
@@ -89,10 +104,8 @@ async def _prepare_attempt(session: AsyncSession, booking_id: uuid.UUID) -> _Att
     payment = await repository.latest_payment(session, booking.id)
     if (payment is not None and payment.status == PaymentStatus.PENDING and payment.checkout_session_id
             and payment.checkout_url and payment.expires_at and payment.expires_at > now + timedelta(minutes=1)):
-        reuse = CheckoutOut(checkout_url=payment.checkout_url, session_id=payment.checkout_session_id,
-                            expires_at=_deadline(payment.expires_at, booking))
-        await session.rollback()  # release the booking lock; nothing changed
-        return reuse
+        return CheckoutOut(checkout_url=payment.checkout_url, session_id=payment.checkout_session_id,
+                           expires_at=_deadline(payment.expires_at, booking))
     assert booking.expires_at is not None
     session_expires_at = min(max(booking.expires_at, now + PROVIDER_MIN_EXPIRY), now + PROVIDER_MAX_EXPIRY)
     unanswered = payment is not None and payment.status == PaymentStatus.PENDING and not payment.checkout_session_id
@@ -112,13 +125,11 @@ async def _prepare_attempt(session: AsyncSession, booking_id: uuid.UUID) -> _Att
                           status=PaymentStatus.PENDING, expires_at=session_expires_at)
         session.add(payment)
     await session.flush()
-    attempt = _Attempt(
+    return _Attempt(
         booking_id=booking.id, payment_id=payment.id, number=payment.attempt, amount_minor=booking.total_minor,
         currency=booking.currency, reference=booking.reference, contact_email=booking.contact_email,
         flight_number=booking.flight.flight_number, session_expires_at=session_expires_at,
     )
-    await session.commit()
-    return attempt
 
 
 async def _create_session(runtime: Runtime, attempt: _Attempt) -> CheckoutSession:
@@ -145,22 +156,23 @@ async def _create_session(runtime: Runtime, attempt: _Attempt) -> CheckoutSessio
         raise PaymentFailed(f"The payment provider refused the checkout: {exc}") from exc
 
 
-async def _record_session(session: AsyncSession, runtime: Runtime, attempt: _Attempt, checkout: CheckoutSession,
-                          actor: Actor) -> CheckoutOut:
-    """Step 3, in the caller's transaction: the session is recorded; the booking moves to
-    `pending` and its hold follows the checkout, up to HOLD_MINUTES + 30 minutes after booking."""
-    now = utcnow()
+async def _record_session(session: AsyncSession, attempt: _Attempt, checkout: CheckoutSession) -> Booking:
+    """Step 3: the provider's session is recorded on the attempt; the booking, locked again, is
+    returned as it is now."""
     booking = await bookings_repository.lock_booking(session, attempt.booking_id)
     payment = await repository.payment_by_id(session, attempt.payment_id)
     assert booking is not None and payment is not None
     payment.checkout_session_id = checkout.id
     payment.checkout_url = checkout.url
     payment.expires_at = checkout.expires_at
-    if booking.status not in _PAYABLE or booking.expires_at is None or booking.expires_at <= now:
-        await session.commit()  # the session is known to us (the lapsed-checkout job, reconciliation)
-        await _close_checkout(session, runtime, checkout.id, booking_id=booking.id)
-        _check_payable(booking, now)  # raises what a pay request would now get
-        raise BookingExpired()
+    return booking
+
+
+async def _hold_for_checkout(session: AsyncSession, runtime: Runtime, booking: Booking, checkout: CheckoutSession,
+                             actor: Actor) -> CheckoutOut:
+    """The booking moves to `pending` and its hold follows the checkout, up to HOLD_MINUTES + 30
+    minutes after booking."""
+    assert booking.expires_at is not None
     cap = booking.created_at + timedelta(minutes=runtime.settings.hold_minutes) + HOLD_EXTENSION_LIMIT
     hold = max(booking.expires_at, min(checkout.expires_at, cap))
     if booking.status == S.PENDING:  # a new session for a checkout that was about to close
@@ -171,19 +183,18 @@ async def _record_session(session: AsyncSession, runtime: Runtime, attempt: _Att
                        expires_at=_deadline(checkout.expires_at, booking))
 
 
-async def _close_checkout(session: AsyncSession, runtime: Runtime, checkout_session_id: str, *,
-                          booking_id: uuid.UUID) -> None:
-    """Expire a session nobody may pay any more; when the provider cannot be reached, the
-    lapsed-checkout job does it later (the payment stays pending until then)."""
+async def _close_checkout(runtime: Runtime, checkout_session_id: str, *, booking_id: uuid.UUID) -> bool:
+    """Expire a session nobody may pay any more; True when it is closed at the provider. When the
+    provider cannot be reached, the lapsed-checkout job does it later (the payment stays pending
+    until then)."""
     try:
         await runtime.payment_gateway.expire_checkout_session(checkout_session_id)
     except ProviderRejected:
         pass  # already complete or expired at the provider: its event (or reconciliation) says which
     except ProviderUnavailable:
         _log.warning("checkout_expiry_deferred", booking_id=str(booking_id), session_id=checkout_session_id)
-        return
-    await repository.mark_checkouts_failed(session, [checkout_session_id])
-    await session.commit()
+        return False
+    return True
 
 
 def _deadline(session_expires_at: datetime, booking: Booking) -> datetime:
@@ -194,11 +205,11 @@ def _deadline(session_expires_at: datetime, booking: Booking) -> datetime:
 
 
 def _check_payable(booking: Booking, now: datetime) -> None:
-    if booking.status in _PAID:
+    if booking.status in SOLD:
         raise BookingConflict("This booking is already paid.", details={"status": booking.status.value})
     if booking.status == S.EXPIRED:
         raise BookingExpired()
-    if booking.status not in _PAYABLE:
+    if booking.status not in PAYABLE:
         raise InvalidStateTransition(
             f"A booking that is {booking.status.value} cannot be paid.",
             details={"from": booking.status.value, "to": S.PENDING.value})

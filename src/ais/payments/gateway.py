@@ -20,10 +20,6 @@ class ProviderRejected(Exception):
         self.code = code
 
 
-class InvalidSignature(Exception):
-    pass
-
-
 @dataclass(frozen=True)
 class CheckoutSession:
     id: str

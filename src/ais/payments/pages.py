@@ -18,13 +18,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.bookings import repository as bookings_repository
-from ais.bookings.rules import BookingStatus
-from ais.db.session import SessionDep
+from ais.bookings.rules import TICKETED
 from ais.flights.airports import airport_zones
 from ais.flights.presenters import wall_clock
+from ais.http.dependencies import SessionDep
 
 router = APIRouter(include_in_schema=False)
-_TICKETED = frozenset({BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN, BookingStatus.BOARDED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +55,7 @@ async def _trip(session: AsyncSession, booking_id: str | None) -> Trip | None:
     return Trip(
         reference=booking.reference, flight_number=flight.flight_number, origin=flight.origin,
         destination=flight.destination, departure=wall_clock(flight.departure_at, flight.origin, zones),
-        arrival=wall_clock(flight.arrival_at, flight.destination, zones), ticketed=booking.status in _TICKETED,
+        arrival=wall_clock(flight.arrival_at, flight.destination, zones), ticketed=booking.status in TICKETED,
     )
 
 

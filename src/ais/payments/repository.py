@@ -8,6 +8,8 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ais.bookings.models import Booking
+from ais.bookings.rules import HOLD_GONE
 from ais.db.base import utcnow
 from ais.db.upsert import insert_if_absent
 from ais.payments.models import Payment, PaymentStatus, ProviderEvent, Refund, RefundStatus
@@ -52,16 +54,6 @@ async def payment_by_provider_ids(session: AsyncSession, *, checkout_session_id:
             if found is not None:
                 return found
     return None
-
-
-async def payments_to_reconcile(session: AsyncSession, *, since: datetime, limit: int) -> list[Payment]:
-    """Pending payments, and payments that succeeded recently (their refunds may be missing)."""
-    return list((await session.scalars(
-        select(Payment)
-        .where((Payment.status == PaymentStatus.PENDING) | (Payment.updated_at >= since))
-        .where(Payment.checkout_session_id.is_not(None))
-        .order_by(Payment.created_at).limit(limit)
-    )).all())
 
 
 async def refund_by_provider_id(session: AsyncSession, provider_refund_id: str) -> Refund | None:
@@ -156,14 +148,11 @@ async def unprocessed_events(session: AsyncSession, *, received_before: datetime
 async def open_checkouts_of_lapsed_holds(session: AsyncSession, *, limit: int) -> list[str]:
     """Checkout sessions still pending on our side whose booking's hold is gone: expired, or
     cancelled (also while its checkout was being created)."""
-    from ais.bookings.models import Booking
-    from ais.bookings.rules import BookingStatus
-
     rows = await session.scalars(
         select(Payment.checkout_session_id)
         .join(Booking, Booking.id == Payment.booking_id)
         .where(Payment.status == PaymentStatus.PENDING, Payment.checkout_session_id.is_not(None),
-               Booking.status.in_((BookingStatus.EXPIRED, BookingStatus.CANCELLED)))
+               Booking.status.in_(HOLD_GONE))
         .limit(limit)
     )
     return [value for value in rows.all() if value]

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field
 
-from ais.api_model import ApiModel, StrictApiModel
+from ais.http.api_model import ApiModel, StrictApiModel
 
 
 class CheckoutOut(ApiModel):
@@ -29,3 +30,19 @@ class RefundOut(ApiModel):
     status: str
     provider_refund_id: str | None
     created_at: datetime
+
+
+class ProviderEventOut(ApiModel):
+    id: str
+    type: str
+    processed: bool
+    processed_at: datetime | None
+    attempts: int
+    last_error: str | None
+    received_at: datetime
+    payload: dict[str, Any]
+
+
+class ProviderEventPage(ApiModel):
+    items: list[ProviderEventOut]
+    next_cursor: str | None = None

@@ -17,17 +17,18 @@ from ais.audit.service import Actor
 from ais.bookings import repository as bookings_repository
 from ais.bookings import ticketing
 from ais.bookings.models import Booking
-from ais.bookings.rules import BookingStatus
+from ais.bookings.notices import queue_booking_message
+from ais.bookings.rules import NO_CHECKOUT_OPEN, PAST_PAYMENT, REFUND_COMPLETES, BookingStatus
 from ais.bookings.service import transition
-from ais.cache.search_cache import mark_search_stale
+from ais.cache.search_cache import invalidate_after_commit
 from ais.db.base import utcnow
-from ais.ledger import repository as ledger
+from ais.ledger import service as ledger
 from ais.ledger.models import LedgerEntryType
 from ais.money import format_amount
-from ais.notifications.service import queue_booking_message
+from ais.payments import repository
 from ais.payments.gateway import ProviderRefund
 from ais.payments.models import Payment, PaymentStatus, Refund, RefundStatus
-from ais.payments.refund_flow import mark_refunds_pending
+from ais.payments.refund_flow import submit_after_commit
 
 _log = structlog.get_logger("ais.payments")
 S = BookingStatus
@@ -58,7 +59,7 @@ async def record_capture(session: AsyncSession, *, booking: Booking, payment: Pa
                                     actor)
         return
     status = booking.status
-    if status in (S.RESERVED, S.PAYMENT_FAILED):
+    if status in NO_CHECKOUT_OPEN:
         await transition(session, booking, S.PENDING, reason="payment in progress", actor=actor)
         status = booking.status
     if status == S.PENDING:
@@ -85,7 +86,7 @@ async def _late_payment(session: AsyncSession, booking: Booking, payment: Paymen
                                     actor)
         return
     if left == 0:
-        mark_search_stale(session)
+        invalidate_after_commit(session)
     await transition(session, booking, S.PAID, reason="late payment: seats taken again", actor=actor,
                      late_payment=True, expires_at=None)
     await ticketing.confirm(session, booking, actor=actor)
@@ -96,16 +97,13 @@ async def _late_payment(session: AsyncSession, booking: Booking, payment: Paymen
 async def _is_second_payment(session: AsyncSession, booking: Booking, payment: Payment) -> bool:
     """Another PaymentIntent already paid this booking: this capture is a double charge."""
     charged = await ledger.charged(session, booking.id)
-    return booking.status in (S.PAID, S.CONFIRMED, S.CHECKED_IN, S.BOARDED, S.COMPLETED, S.NO_SHOW,
-                              S.CANCELLED, S.REFUNDED) and charged > booking.total_minor
+    return booking.status in PAST_PAYMENT and charged > booking.total_minor
 
 
 async def _paid_before(session: AsyncSession, booking: Booking, payment: Payment) -> bool:
     """Was this booking ever paid (so a cancellation of it started a refund)?"""
     await session.flush()
-    from ais.bookings import repository as bookings
-
-    fresh = await bookings.booking_with_details(session, booking.id)
+    fresh = await bookings_repository.booking_with_details(session, booking.id)
     history = fresh.history if fresh is not None else booking.history
     return any(change.to_status == S.PAID for change in history)
 
@@ -113,7 +111,7 @@ async def _paid_before(session: AsyncSession, booking: Booking, payment: Payment
 async def _refund_automatically(session: AsyncSession, booking: Booking, payment: Payment, amount: int,
                                 reason: str, actor: Actor) -> None:
     key = f"auto-refund-{payment.payment_intent_id}"
-    if await _refund_exists(session, key):
+    if await repository.refund_by_idempotency_key(session, key) is not None:
         return
     if booking.status == S.EXPIRED:  # a late payment for seats that are gone: tell the passenger
         await queue_booking_message(session, booking, "late_payment_refunded", dedupe=key,
@@ -122,24 +120,16 @@ async def _refund_automatically(session: AsyncSession, booking: Booking, payment
         booking_id=booking.id, payment_id=payment.id, amount_minor=amount, currency=payment.currency,
         reason=reason, status=RefundStatus.PENDING, requested_by=actor.label, idempotency_key=key,
     ))
-    mark_refunds_pending(session)
+    submit_after_commit(session)
     audit.record(session, actor, action="refund.automatic", resource_type="booking", resource_id=str(booking.id),
                  changes={"amount": amount, "currency": payment.currency, "reason": reason})
     _log.warning("automatic_refund", booking_id=str(booking.id), reason=reason)
-
-
-async def _refund_exists(session: AsyncSession, idempotency_key: str) -> bool:
-    from sqlalchemy import select
-
-    return await session.scalar(select(Refund.id).where(Refund.idempotency_key == idempotency_key)) is not None
 
 
 async def record_failure(session: AsyncSession, *, booking: Booking, payment: Payment, reason: str,
                          actor: Actor) -> None:
     """The attempt failed (declined, async debit failed, checkout expired). The hold stands, so
     the passenger may pay again until it lapses."""
-    from ais.payments import repository
-
     if payment.status == PaymentStatus.PENDING:
         payment.status = PaymentStatus.FAILED
     latest = await repository.latest_payment(session, booking.id)
@@ -173,15 +163,13 @@ async def record_refunds(session: AsyncSession, *, booking: Booking, payment: Pa
     # The booking is refunded once every charge on it went back (a refunded double charge leaves
     # the paying charge in place) and only if it had been paid at all.
     all_back = await ledger.refunded(session, booking.id) >= await ledger.charged(session, booking.id)
-    if all_back and booking.status in (S.CANCELLED, S.PAID, S.CONFIRMED) and await _paid_before(
+    if all_back and booking.status in REFUND_COMPLETES and await _paid_before(
             session, booking, payment):
         await transition(session, booking, S.REFUNDED, reason="refund completed", actor=actor)
 
 
 async def _settle_refund_row(session: AsyncSession, booking: Booking, payment: Payment,
                              refund: ProviderRefund) -> None:
-    from ais.payments import repository
-
     row = await repository.refund_by_provider_id(session, refund.id)
     if row is None and refund.metadata.get("refundId"):
         try:

@@ -21,10 +21,10 @@ from stripe import (
 )
 
 from ais.config import Settings
+from ais.errors import InvalidSignature
 from ais.payments.gateway import (
     Charge,
     CheckoutSession,
-    InvalidSignature,
     PaymentIntent,
     ProviderEventData,
     ProviderRefund,

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request
 
 from ais.audit.service import Actor
+from ais.http.errors import responses
 from ais.identity.dependencies import AdminUser
-from ais.openapi_errors import responses
 from ais.reconciliation.schemas import ReconciliationRequest, ReconciliationResult
 from ais.reconciliation.service import reconcile
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, StrictBool
 
-from ais.api_model import ApiModel, StrictApiModel
+from ais.http.api_model import ApiModel, StrictApiModel
 
 Outcome = Literal["fixed", "would_fix", "failed"]
 

@@ -45,12 +45,12 @@ import structlog
 from ais.audit import service as audit
 from ais.audit.service import Actor
 from ais.bookings import repository as bookings_repository
-from ais.cache.search_cache import invalidate_if_marked
 from ais.db.base import utcnow
+from ais.db.errors import is_transient_database_error
+from ais.db.unit_of_work import UnitOfWork
 from ais.errors import AISError
 from ais.money import MoneyError, format_amount
 from ais.ops.correlation import current_correlation_id
-from ais.ops.errors_http import is_transient_database_error
 from ais.payments import repository as payments_repository
 from ais.payments import settlement
 from ais.payments.gateway import (
@@ -63,7 +63,6 @@ from ais.payments.gateway import (
     ProviderUnavailable,
 )
 from ais.payments.models import PaymentStatus
-from ais.payments.refund_flow import submit_pending_refunds
 from ais.reconciliation import repository
 from ais.reconciliation.repository import Candidate, Current, LedgerView
 from ais.reconciliation.schemas import Outcome, ReconciliationDetail, ReconciliationResult
@@ -322,11 +321,11 @@ async def settle(runtime: Runtime, candidate: Candidate, view: ProviderView, *, 
 
 async def _settle(runtime: Runtime, candidate: Candidate, view: ProviderView, *, dry_run: bool, actor: Actor,
                   log: Any) -> _Outcome:
-    async with runtime.session_factory() as session:
+    async with UnitOfWork(runtime) as uow:
+        session = uow.session
         booking = None if dry_run else await bookings_repository.lock_booking(session, candidate.booking_id)
         now = await repository.current(session, candidate.payment_id)  # after the lock: as it is now
         if now is None:
-            await session.rollback()
             return _failed(candidate, "error", "the payment no longer exists", retryable=False)
         intent_id = view.intent.id if view.intent else now.payment_intent_id
         ledger = await repository.ledger_view(
@@ -335,7 +334,6 @@ async def _settle(runtime: Runtime, candidate: Candidate, view: ProviderView, *,
         plan = decide(candidate, now, view, ledger)
         actions = plan.actions
         if dry_run or not actions:
-            await session.rollback()
             return _report(candidate, plan, now, dry_run=dry_run, intent_id=intent_id, log=log)
 
         payment = await payments_repository.payment_by_id(session, candidate.payment_id)
@@ -358,12 +356,8 @@ async def _settle(runtime: Runtime, candidate: Candidate, view: ProviderView, *,
                      changes={"paymentId": str(payment.id), "actions": actions,
                               "payment": [now.payment_status.value, after[0]],
                               "booking": [now.booking_status.value, after[1]]})
-        await session.commit()
-        await invalidate_if_marked(session, runtime.store)
-    try:  # an automatic refund (late or double payment) was recorded: ask the provider for it now
-        await submit_pending_refunds(runtime, session)
-    except Exception:  # committed already; the periodic refund job asks again
-        log.exception("reconciliation_refund_submit_failed")
+    # Committed; its after-commit hooks invalidated the search cache and asked the provider for an
+    # automatic refund it recorded (the periodic refund job asks again if that failed).
     return _report(candidate, plan, now, dry_run=False, intent_id=intent_id, log=log, after=after)
 
 

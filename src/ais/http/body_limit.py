@@ -9,7 +9,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ais.errors import PayloadTooLarge
-from ais.ops.errors_http import ais_error_response
+from ais.http.errors import ais_error_response
 
 DEFAULT_LIMIT_BYTES = 1024 * 1024
 AUTH_LIMIT_BYTES = 64 * 1024

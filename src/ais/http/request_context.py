@@ -10,8 +10,8 @@ import sentry_sdk
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ais.http.errors import internal_error_response
 from ais.ops.correlation import HEADER, accept_or_generate, set_correlation_id
-from ais.ops.errors_http import internal_error_response
 from ais.ops.metrics import REQUEST_LATENCY
 
 _log = structlog.get_logger("ais.http")

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 
 from ais.cache.store import KeyValueStore, MemoryStore, StoreUnavailable
 from ais.errors import RateLimited
+from ais.http.dependencies import runtime_of
 
 _log = structlog.get_logger("ais.rate_limit")
 
@@ -39,7 +40,7 @@ async def enforce(request: Request, bucket: str, subject: str, *, limit: int, wi
     digest = hashlib.sha256(subject.encode()).hexdigest()[:32]  # no e-mails or IPs in Redis keys
     key = f"ais:rl:{bucket}:{digest}:{window}"
     try:
-        count = await request.app.state.runtime.store.incr(key, ttl_seconds=window_seconds)
+        count = await runtime_of(request).store.incr(key, ttl_seconds=window_seconds)
     except StoreUnavailable:
         count = await _fallback_store(request.app).incr(key, ttl_seconds=window_seconds)
     if count > limit:

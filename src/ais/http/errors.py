@@ -1,18 +1,34 @@
-"""Maps every error, ours and the framework's, onto the contract body."""
+"""The HTTP side of the error contract: every non-2xx answer is
+`{code, message, correlationId, retryable, details}`.
+
+Domain code raises an `ais.errors.AISError` subclass named after the situation; the handlers
+here turn it, the framework's own errors (404, 405, 422 …) and transient database errors into
+that body. `responses(...)` declares the same body in OpenAPI, so /docs shows every code a route
+can answer.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ais.errors import AISError, IdempotencyKeyRequired
-from ais.idempotency.dependencies import IDEMPOTENCY_HEADER
+from ais.db.errors import is_transient_database_error, sqlstate
+from ais.errors import ALL_ERRORS, AISError, IdempotencyKeyRequired
+from ais.http.idempotency import IDEMPOTENCY_HEADER, IdempotentReplay, replay_response
 from ais.ops.correlation import current_correlation_id
 
+_log = structlog.get_logger("ais.db")
+
+# The framework's own refusals, by status: (code, message). METHOD_NOT_ALLOWED is the one code
+# that only the framework answers (no AISError raises it), so it is described here alone.
 _HTTP_CODES = {
     400: ("VALIDATION_ERROR", "The request is malformed."),
     401: ("UNAUTHORIZED", "Authentication is required."),
@@ -26,6 +42,15 @@ _HTTP_CODES = {
     429: ("RATE_LIMITED", "Too many requests; retry later."),
     503: ("SERVICE_UNAVAILABLE", "The service is temporarily unavailable; retry later."),
 }
+EXAMPLE_CORRELATION_ID = "5f0c2a8e4b0d4f7e9d8c1b2a3f4e5d6c"
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["SEATS_UNAVAILABLE"])
+    message: str = Field(examples=["Not enough seats are available in this cabin."])
+    correlationId: str = Field(examples=[EXAMPLE_CORRELATION_ID])
+    retryable: bool = Field(examples=[False])
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 def error_body(
@@ -38,6 +63,12 @@ def error_body(
         "retryable": retryable,
         "details": details or {},
     }
+
+
+def error_response(status: int, code: str, message: str, *, retryable: bool | None = None) -> JSONResponse:
+    """An error answer built by the edge itself (e.g. the webhook's), in the contract's shape."""
+    return JSONResponse(error_body(code, message, retryable=status >= 500 if retryable is None else retryable),
+                        status_code=status)
 
 
 def ais_error_response(exc: AISError) -> JSONResponse:
@@ -62,6 +93,55 @@ def internal_error_response(correlation_id: str) -> JSONResponse:
     )
 
 
+# --- OpenAPI declarations ---------------------------------------------------------------------
+
+_BY_CODE = {cls.code: (cls.status_code, cls.default_message, cls.retryable) for cls in ALL_ERRORS}
+_FRAMEWORK_ONLY = {code: (status, message, False) for status, (code, message) in _HTTP_CODES.items()
+                   if code not in _BY_CODE}
+
+
+def _describe(code: str) -> tuple[int, str, bool]:
+    return _BY_CODE[code] if code in _BY_CODE else _FRAMEWORK_ONLY[code]
+
+
+def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each status with the contract body and one example per code.
+    Every route may also answer VALIDATION_ERROR, PAYLOAD_TOO_LARGE (the body limit applies to
+    every request), SERVICE_UNAVAILABLE and INTERNAL_ERROR."""
+    grouped: dict[int, list[tuple[str, str, bool]]] = {}
+    for code in (*codes, "VALIDATION_ERROR", "PAYLOAD_TOO_LARGE", "SERVICE_UNAVAILABLE", "INTERNAL_ERROR"):
+        status, message, retryable = _describe(code)
+        entry = (code, message, retryable)
+        if entry not in grouped.setdefault(status, []):
+            grouped[status].append(entry)
+    result: dict[int | str, dict[str, Any]] = {}
+    for status, entries in sorted(grouped.items()):
+        result[status] = {
+            "model": ErrorBody,
+            "description": " · ".join(code for code, _, _ in entries),
+            "content": {
+                "application/json": {
+                    "examples": {
+                        code: {
+                            "summary": code,
+                            "value": {
+                                "code": code,
+                                "message": message,
+                                "correlationId": EXAMPLE_CORRELATION_ID,
+                                "retryable": retryable,
+                                "details": {},
+                            },
+                        }
+                        for code, message, retryable in entries
+                    }
+                }
+            },
+        }
+    return result
+
+
+# --- handlers -----------------------------------------------------------------------------------
+
 def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
     errors = []
     for error in exc.errors():
@@ -82,6 +162,11 @@ def _only_the_idempotency_key_is_missing(exc: RequestValidationError) -> bool:
     errors = exc.errors()
     return len(errors) == 1 and errors[0].get("type") == "missing" and \
         tuple(errors[0].get("loc", ())) == ("header", IDEMPOTENCY_HEADER)
+
+
+async def _on_replay(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IdempotentReplay)
+    return replay_response(exc.answer)
 
 
 async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -109,22 +194,11 @@ async def _on_http_exception(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(AISError, _on_ais_error)
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
-    install_database_error_handler(app)
-
-
 async def _on_database_error(_request: Request, exc: Exception) -> JSONResponse:
     """A database that is down, restarting, out of connections, or past a lock or statement
     timeout is "unavailable, retry" (503), never a crash; any other database error stays a 500."""
     if is_transient_database_error(exc):
-        from ais.ops.logging import get_logger
-
-        get_logger("ais.db").warning(
-            "database_unavailable", error_type=type(exc).__name__, sqlstate=_sqlstate(exc)
-        )
+        _log.warning("database_unavailable", error_type=type(exc).__name__, sqlstate=sqlstate(exc))
         return JSONResponse(
             error_body(
                 "SERVICE_UNAVAILABLE", "The database is unavailable or busy; retry shortly.", retryable=True
@@ -135,47 +209,11 @@ async def _on_database_error(_request: Request, exc: Exception) -> JSONResponse:
     raise exc
 
 
-# PostgreSQL SQLSTATEs after which the same request may well succeed in a moment: connection
-# exceptions (08…), insufficient resources such as too many clients (53…), operator intervention:
-# shutting down, starting up, crash recovery, statement timeout (57…); lock timeout, serialization
-# failure, deadlock. Matched on the code, not the message text, which the server may translate.
-_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57")
-_TRANSIENT_SQLSTATES = {"55P03", "40001", "40P01"}
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    orig = getattr(exc, "orig", None)
-    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    return code if isinstance(code, str) else None
-
-
-def is_transient_database_error(exc: BaseException) -> bool:
-    from sqlalchemy.exc import DBAPIError
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-    if isinstance(exc, PoolTimeout):
-        return True
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        sqlstate = _sqlstate(exc)
-        if sqlstate is not None:
-            return sqlstate.startswith(_TRANSIENT_SQLSTATE_CLASSES) or sqlstate in _TRANSIENT_SQLSTATES
-        text = f"{type(exc.orig).__name__} {exc.orig}".lower()
-        transient = (
-            "locknotavailable", "lock timeout", "deadlock", "serialization", "database is locked",
-            "connection", "cannot connect", "too many clients", "querycanceled",
-        )
-        return any(marker in text for marker in transient)
-    # Raised by the driver before there is a connection to speak of: refused, unreachable, reset,
-    # or the connect or statement timeout (TimeoutError is an OSError).
-    return isinstance(exc, OSError)
-
-
-def install_database_error_handler(app: FastAPI) -> None:
-    from sqlalchemy.exc import DBAPIError
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
-
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AISError, _on_ais_error)
+    app.add_exception_handler(IdempotentReplay, _on_replay)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(DBAPIError, _on_database_error)
     app.add_exception_handler(PoolTimeout, _on_database_error)
     app.add_exception_handler(OSError, _on_database_error)

@@ -1,4 +1,5 @@
-"""Opaque keyset cursors over (created_at, id): stable under inserts, no OFFSET scans."""
+"""Opaque keyset cursors over (created_at, id) on the wire, and the page size limits. The SQL side
+of keyset pagination is `ais.db.keyset`."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-
-from sqlalchemy import Select, and_, or_
 
 from ais.errors import ValidationFailed
 
@@ -57,13 +56,3 @@ def next_cursor(rows: Sequence[Any], limit: int) -> str | None:
         return None
     last = rows[-1]
     return encode_cursor(last.created_at, last.id)
-
-
-def newest_first_page(statement: Select[Any], model: Any, after: tuple[datetime, uuid.UUID] | None,
-                      limit: int) -> Select[Any]:
-    """`statement` ordered newest first on (created_at, id), resuming after a decoded cursor."""
-    if after is not None:
-        created_at, last_id = after
-        statement = statement.where(or_(model.created_at < created_at,
-                                        and_(model.created_at == created_at, model.id < last_id)))
-    return statement.order_by(model.created_at.desc(), model.id.desc()).limit(limit)

@@ -17,13 +17,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import text
 
 from ais.cache.store import StoreUnavailable
-from ais.db.migrate import code_heads, database_revisions
+from ais.db.migrate import code_heads, live_revisions
 from ais.errors import Unauthorized
-from ais.openapi_errors import responses
-from ais.ops.errors_http import error_body
+from ais.http.dependencies import runtime_of
+from ais.http.errors import error_body, responses
 from ais.ops.metrics import render
 from ais.runtime import Runtime
 
@@ -60,9 +59,7 @@ async def _timed(check: Callable[[], Awaitable[dict[str, Any] | None]], seconds:
 
 def _database_check(runtime: Runtime) -> Callable[[], Awaitable[None]]:
     async def check() -> None:
-        async with runtime.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-            found = await connection.run_sync(database_revisions)
+        found = await live_revisions(runtime.engine)
         expected = code_heads()
         if not found:
             raise SchemaNotAtHead("the database has no schema: run `ais db upgrade`")
@@ -100,7 +97,7 @@ def _queue_state(runtime: Runtime) -> dict[str, Any]:
 
 @router.get("/health/ready", responses={503: responses("SERVICE_UNAVAILABLE")[503]})
 async def ready(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     database, redis = await asyncio.gather(
         _timed(_database_check(runtime), DATABASE_TIMEOUT), _timed(_redis_check(runtime), REDIS_TIMEOUT)
     )
@@ -120,7 +117,7 @@ async def ready(request: Request) -> Response:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    token = request.app.state.runtime.settings.metrics_token
+    token = runtime_of(request).settings.metrics_token
     if token:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):

@@ -1,5 +1,6 @@
 """Imports every model so that the metadata sees the whole schema: the one place every entry point
-(the app, each CLI command through `Runtime`, Alembic) loads the models from. A process that loads
+(the app and each CLI command through `ais.wiring`, Alembic) loads the models from. It sits at the
+top with the composition root: it imports every domain's models, so nothing below may import it. A process that loads
 only some model modules fails on the first query whose foreign keys reach a table it never loaded
 (`NoReferencedTableError`)."""
 
