@@ -49,8 +49,6 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/admin/provider-events"): "adminListProviderEvents",
     ("POST", "/api/v1/admin/provider-events/{event_id}/replay"): "adminReplayProviderEvent",
     ("GET", "/api/v1/admin/audit-log"): "adminListAuditLog",
-    ("GET", "/api/v1/admin/users"): "adminFindUsers",
-    ("PATCH", "/api/v1/admin/users/{user_id}"): "adminUpdateUser",
     ("POST", "/api/v1/admin/reconciliation"): "adminRunReconciliation",
     ("GET", "/api/v1/admin/users"): "adminListUsers",
     ("PATCH", "/api/v1/admin/users/{user_id}"): "adminUpdateUser",
