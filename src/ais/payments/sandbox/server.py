@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from ais.config import Settings
+from ais.ops.logging import configure_logging
 from ais.payments.sandbox.app import create_sandbox_app, sandbox_of
 from ais.payments.sandbox.config import MOUNT_PATH
 from ais.payments.sandbox.store import SandboxStorageError, Store, is_postgres_url
@@ -97,8 +98,6 @@ def _is_http_url(value: str) -> bool:
 def create_server_app(server: ServerPlan) -> FastAPI:
     """The sandbox mounted at `/_sandbox`, started and closed by this app's lifespan, and
     `GET /health` (the store answers) for process supervisors."""
-    from ais.ops.logging import configure_logging
-
     settings = server.settings
     assert settings.stripe_secret_key and settings.stripe_webhook_secret
     configure_logging(settings.log_level)  # again in each worker process (they start afresh)
@@ -147,8 +146,6 @@ def run_sandbox_server(*, host: str, port: int, workers: int = 1, announce: Call
     process is not enough."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
-
-    from ais.ops.logging import configure_logging
 
     server_plan = plan(host=host, port=port)
     configure_logging(server_plan.settings.log_level)
