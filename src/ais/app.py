@@ -112,6 +112,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     from ais.identity.admin_routes import router as admin_users_router
     from ais.identity.routes import router as identity_router
     from ais.ledger.routes import router as ledger_router
+    from ais.maintenance.routes import router as maintenance_router
     from ais.ops.health import router as health_router
     from ais.payments.admin_routes import router as provider_events_router
     from ais.payments.pages import router as payment_pages_router
@@ -136,6 +137,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         payment_pages_router,
         audit_router,
         reconciliation_router,
+        maintenance_router,
     ):
         app.include_router(router)
 

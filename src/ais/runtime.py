@@ -13,6 +13,7 @@ from ais.config import Settings
 from ais.db.engine import create_engine, create_session_factory
 from ais.flights.airports import AirportDirectory
 from ais.identity.access_check import AccessStateCache
+from ais.maintenance.service import MaintenanceCache
 
 if TYPE_CHECKING:
     from ais.payments.gateway import PaymentGateway
@@ -28,6 +29,8 @@ class Runtime:
     background: list[object] = field(default_factory=list)
     # Per process (per app): which access tokens are still honoured, read at most 5 s ago.
     access_states: AccessStateCache = field(default_factory=AccessStateCache)
+    # Per process (per app): maintenance mode, read at most 1 s ago.
+    maintenance: MaintenanceCache = field(default_factory=MaintenanceCache)
     _gateway: PaymentGateway | None = None
 
     @property

@@ -17,6 +17,8 @@ from ais.idempotency.dependencies import IdempotencyKey
 from ais.idempotency.service import request_hash, run_idempotent
 from ais.identity.dependencies import CurrentUser, Principal
 from ais.identity.rate_limit import enforce
+from ais.maintenance.dependencies import NotDuringMaintenance
+from ais.maintenance.openapi import paused_by_maintenance
 from ais.openapi_errors import responses
 from ais.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
 from ais.payments.refund_flow import submit_pending_refunds
@@ -28,10 +30,10 @@ def _actor(request: Request, user: Principal) -> Actor:
 
 
 @router.post(
-    "/bookings", status_code=201, response_model=BookingOut,
-    responses=responses("SEATS_UNAVAILABLE", "BOOKING_CONFLICT", "NOT_FOUND", "UNAUTHORIZED",
-                        "RATE_LIMITED", "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS",
-                        "IDEMPOTENCY_PAYLOAD_MISMATCH"),
+    "/bookings", status_code=201, response_model=BookingOut, dependencies=[NotDuringMaintenance],
+    responses=paused_by_maintenance(responses(
+        "SEATS_UNAVAILABLE", "BOOKING_CONFLICT", "NOT_FOUND", "UNAUTHORIZED", "RATE_LIMITED",
+        "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS", "IDEMPOTENCY_PAYLOAD_MISMATCH")),
 )
 async def create_booking(body: BookingCreate, request: Request, user: CurrentUser, session: SessionDep,
                          idempotency_key: IdempotencyKey) -> Response:
@@ -39,7 +41,8 @@ async def create_booking(body: BookingCreate, request: Request, user: CurrentUse
     types must match the dates of birth on the departure date (infant under 2, child 2-11, both
     with a date of birth; adult 12 and over), one infant per adult, at least one adult. A user
     holds at most `MAX_HELD_SEATS` seats in unpaid bookings, and creates at most
-    `BOOKING_RATE_PER_MINUTE` bookings a minute."""
+    `BOOKING_RATE_PER_MINUTE` bookings a minute. While maintenance mode is on: 503
+    SERVICE_UNAVAILABLE, retryable, with `Retry-After`."""
     runtime = request.app.state.runtime
     settings = runtime.settings
     await enforce(request, "booking-create", str(user.id), limit=settings.booking_rate_per_minute)

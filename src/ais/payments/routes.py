@@ -14,6 +14,8 @@ from ais.errors import NotFound, ValidationFailed
 from ais.idempotency.dependencies import IdempotencyKey
 from ais.idempotency.service import request_hash, run_idempotent
 from ais.identity.dependencies import AdminUser, CurrentUser
+from ais.maintenance.dependencies import NotDuringMaintenance
+from ais.maintenance.openapi import paused_by_maintenance
 from ais.money import MoneyError, format_amount, parse_amount
 from ais.openapi_errors import responses
 from ais.payments import checkout_flow, refund_flow
@@ -25,14 +27,15 @@ router = APIRouter(prefix="/api/v1", tags=["payments"])
 admin_router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
 @router.post(
-    "/bookings/{booking_id}/pay", response_model=CheckoutOut,
-    responses=responses("NOT_FOUND", "BOOKING_EXPIRED", "BOOKING_CONFLICT", "INVALID_STATE_TRANSITION",
-                        "PAYMENT_FAILED", "UNAUTHORIZED", "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS",
-                        "IDEMPOTENCY_PAYLOAD_MISMATCH"),
+    "/bookings/{booking_id}/pay", response_model=CheckoutOut, dependencies=[NotDuringMaintenance],
+    responses=paused_by_maintenance(responses(
+        "NOT_FOUND", "BOOKING_EXPIRED", "BOOKING_CONFLICT", "INVALID_STATE_TRANSITION", "PAYMENT_FAILED",
+        "UNAUTHORIZED", "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS", "IDEMPOTENCY_PAYLOAD_MISMATCH")),
 )
 async def pay(booking_id: str, request: Request, user: CurrentUser, session: SessionDep,
               idempotency_key: IdempotencyKey) -> Response:
-    """A Stripe Checkout Session for the booking's total; open `checkoutUrl` to pay."""
+    """A Stripe Checkout Session for the booking's total; open `checkoutUrl` to pay. While
+    maintenance mode is on: 503 SERVICE_UNAVAILABLE, retryable, with `Retry-After`."""
     runtime = request.app.state.runtime
     actor = Actor.from_request(request, user_id=user.id, role=user.role)
 
