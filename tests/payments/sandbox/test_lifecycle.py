@@ -45,10 +45,12 @@ async def test_close_right_after_a_payment_returns_at_once(sandbox_postgres_url:
             paid = await http.post(f"/checkout/{created.json()['id']}", data={"outcome": "succeeded"})
             assert paid.status_code == 303
 
+        loop_task = sandbox._task  # this sandbox's background loop (other tests' sandboxes may run too)
+        assert loop_task is not None
         started = time.monotonic()
         closing = asyncio.create_task(sandbox.close())
         await asyncio.wait([closing], timeout=5)
         assert closing.done(), "close() hangs"
         assert time.monotonic() - started < 2
         await closing
-        assert not [task for task in asyncio.all_tasks() if task.get_name() == "ais-payments-sandbox"]
+        assert loop_task.done(), "the background loop outlived close()"
