@@ -19,7 +19,13 @@ import pytest
 import redis
 
 from tests.factories import PASSWORD
-from tests.faults.support import assert_no_crash_output, flight_in, search_day, search_params
+from tests.faults.support import (
+    assert_no_crash_output,
+    flight_in,
+    same_rate_limit_window,
+    search_day,
+    search_params,
+)
 from tests.fixtures.services import LiveServer, PrivateRedis
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.faults]
@@ -48,14 +54,6 @@ async def search(http: httpx.AsyncClient) -> httpx.Response:
     response = await http.get("/api/v1/flights/search", params=search_params(search_day()))
     assert time.monotonic() - started < 5, "search must not wait on a dead Redis"
     return response
-
-
-async def same_rate_limit_window(needed: float = 5.0) -> None:
-    """Rate limits count in fixed one-minute windows: start a burst that must land in one window
-    early enough in it."""
-    left = 60 - time.time() % 60
-    if left < needed:
-        await asyncio.sleep(left + 0.1)
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ test_forwarded_for.py for `ais serve`), and no SQL parameters in logged errors."
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 import uuid
 
