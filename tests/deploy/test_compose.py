@@ -9,8 +9,12 @@ from the env file."""
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +186,23 @@ def test_no_stale_text():
         text = path.read_text().lower()
         assert "arrives with payments" not in text and "scheduler" not in text, path
         assert ":latest" not in text, path
+
+
+CADDY = os.environ.get("AIS_TEST_CADDY") or shutil.which("caddy")
+
+
+@pytest.mark.skipif(not CADDY, reason="no caddy binary (set AIS_TEST_CADDY to one, e.g. from the caddy package)")
+def test_caddy_itself_reads_the_caddyfile_as_meant():
+    """Caddy's own parser (`caddy adapt`), not a regex: the body cap, the header, the admin
+    endpoint on loopback, the automatic HTTPS for the domain."""
+    env = {**os.environ, "AIS_DOMAIN": "api.example.com", "ACME_EMAIL": "ops@example.com"}
+    adapted = subprocess.run([str(CADDY), "adapt", "--config", str(DEPLOY / "Caddyfile"), "--adapter", "caddyfile"],
+                             capture_output=True, text=True, env=env, timeout=60, check=True)
+    config = json.loads(adapted.stdout)
+    assert config["admin"]["listen"] == "127.0.0.1:2019"
+    server = config["apps"]["http"]["servers"]["srv0"]
+    assert server["listen"] == [":443"] and server["routes"][0]["match"] == [{"host": ["api.example.com"]}]
+    handlers = json.dumps(server["routes"])
+    assert '"handler": "request_body", "max_size": 2097152' in handlers
+    assert '"X-Forwarded-For": ["{http.request.remote.host}"]' in handlers
+    assert '"dial": "api:8000"' in handlers
