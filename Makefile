@@ -18,7 +18,7 @@ BENCH_ARGS ?=
 
 # The two test passes share PostgreSQL and Redis; never run them side by side under `make -j`.
 .NOTPARALLEL:
-.PHONY: venv venv-dev lock run test test-sqlite test-postgres test-faults lint check bench bench-perf migration clean distclean
+.PHONY: venv venv-dev lock run test test-sqlite test-postgres test-faults lint check bench bench-perf loadtest loadtest-smoke migration clean distclean
 
 venv: $(RUNTIME_STAMP)
 venv-dev: $(DEV_STAMP)
@@ -66,7 +66,7 @@ test-faults: venv-dev
 	AIS_TEST_DB=postgres AIS_TEST_REDIS_URL=$(TEST_REDIS_URL) $(PYTEST) -m faults $(PYTEST_ARGS)
 
 lint: venv-dev
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench loadtest
 	$(BIN)/mypy src
 
 check: lint test
@@ -82,6 +82,17 @@ bench: venv-dev
 		grep -q "__name__ == .__main__." "$$script" 2>/dev/null || continue; found=1; \
 		echo "== $$script"; $(BIN)/python "$$script" $(BENCH_ARGS); \
 	done; [ $$found = 1 ] || echo "no benchmark scripts in bench/"
+
+# The seeds' load scenario against the production topology on this machine (loadtest/run.py):
+# scratch PostgreSQL databases, a redis-server, `ais sandbox`, `ais serve --no-worker --workers 2`
+# and `ais worker`, then locust; p50/p95/p99 per endpoint, error rate, invariants. Not part of
+# `make test`. `make loadtest ARGS="--users 100 --run-time 60s"`; `make loadtest-smoke` is the
+# short run CI does (tests/loadtest runs it too).
+loadtest: venv-dev
+	$(BIN)/python loadtest/run.py $(ARGS)
+
+loadtest-smoke: venv-dev
+	$(BIN)/python loadtest/run.py --users 10 --run-time 30s --sandbox-burst 2 $(ARGS)
 
 # Pre-release only: rebuild the single initial migration from the models.
 migration: venv-dev

@@ -8,7 +8,7 @@ Within the layer of the services shared by the domains, packages are independent
   `api_model`), and in every package `routes.py`, `admin_routes.py`, `pages.py`,
   `dependencies.py`, `cli.py`; the payment sandbox (a separate app the edge mounts)
 - reconciliation ← payments ← bookings ← flights (each above the next)
-- identity, ledger, notifications, idempotency (independent of each other)
+- identity, ledger, notifications, idempotency, maintenance (independent of each other)
 - audit, cache
 - platform: `ais`, `ais.config`, `ais.errors`, `ais.money`, `ais.ops`, `ais.db`, `ais.runtime`,
   `ais.cache.store` (the Redis or in-memory store the runtime holds), `ais.http.api_model` (the
@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [  # top to bottom
     ("payments", ("ais.payments",)),
     ("bookings", ("ais.bookings",)),
     ("flights", ("ais.flights",)),
-    ("shared services", ("ais.identity", "ais.ledger", "ais.notifications", "ais.idempotency")),
+    ("shared services", ("ais.identity", "ais.ledger", "ais.notifications", "ais.idempotency", "ais.maintenance")),
     ("audit and cache", ("ais.audit", "ais.cache")),
     ("platform", ("ais.config", "ais.errors", "ais.money", "ais.ops", "ais.db", "ais.runtime", "ais.cache.store",
                   "ais.http.api_model", "ais")),

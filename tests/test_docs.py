@@ -14,6 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 AIS = str(Path(sys.executable).with_name("ais"))
 OUTSIDE = ("SPEC.md", "STYLE.md", "../shared", "seeds/")
+# `ais jobs` (SPEC §8, §11) arrives with the job queue on procrastinate (issue 9 §1); the runbook
+# already names it. Self-expiring: the test fails once it exists, until it is removed from here.
+ARRIVING_COMMANDS = {"jobs"}
 
 
 def doc_id(path: Path) -> str:
@@ -61,6 +64,9 @@ def test_every_ais_command_the_docs_name_exists():
                 named.add((doc_id(doc), *[part for part in match.groups() if part]))
     assert named, "the docs name no ais command at all?"
     for doc_name, command, *rest in sorted(named):
+        if command in ARRIVING_COMMANDS:
+            assert command not in top, f"`ais {command}` exists now: remove it from ARRIVING_COMMANDS"
+            continue
         assert command in top, f"{doc_name} names `ais {command}`, which `ais --help` does not list"
         if command in groups and rest:
             assert rest[0] in groups[command], f"{doc_name} names `ais {command} {rest[0]}`, unknown to `ais {command}`"

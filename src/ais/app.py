@@ -30,6 +30,8 @@ from ais.identity.admin_routes import router as admin_users_router
 from ais.identity.routes import router as identity_router
 from ais.jobs.runner import start_in_process_jobs
 from ais.ledger.routes import router as ledger_router
+from ais.maintenance.routes import router as maintenance_router
+from ais.maintenance.service import MaintenanceCache
 from ais.ops.logging import configure_logging, get_logger
 from ais.ops.metrics import process_exiting
 from ais.ops.proxy_headers import parse_networks
@@ -95,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # which access tokens are still honoured (read at most 5 s ago).
     app.state.airports = AirportDirectory()
     app.state.access_states = AccessStateCache()
+    app.state.maintenance = MaintenanceCache()  # read at most a second ago
     install_error_handlers(app)
     # Added innermost first: the request context wraps everything, so each answer (413 included)
     # carries the correlation id and is logged.
@@ -144,6 +147,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         payment_pages_router,
         audit_router,
         reconciliation_router,
+        maintenance_router,
     ):
         app.include_router(router)
 

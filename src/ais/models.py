@@ -11,11 +11,12 @@ from ais.flights.models import Airport, Cabin, Flight
 from ais.idempotency.models import IdempotencyRecord
 from ais.identity.models import RefreshToken, User
 from ais.ledger.models import LedgerEntry
+from ais.maintenance.models import MaintenanceSwitch
 from ais.notifications.models import OutboxMessage
 from ais.payments.models import Payment, ProviderEvent, Refund
 
 __all__ = [
     "Airport", "AuditEntry", "Base", "Booking", "BookingStatusChange", "Cabin", "Flight",
-    "IdempotencyRecord", "LedgerEntry", "OutboxMessage", "Passenger", "Payment", "ProviderEvent",
+    "IdempotencyRecord", "LedgerEntry", "MaintenanceSwitch", "OutboxMessage", "Passenger", "Payment", "ProviderEvent",
     "RefreshToken", "Refund", "User",
 ]

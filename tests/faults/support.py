@@ -3,6 +3,7 @@ and the checks that an answer during an outage keeps the contract."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -101,3 +102,11 @@ def assert_no_crash_output(output: str) -> None:
     """An outage is logged as a warning line, never as a stack trace or an unhandled error."""
     assert "Traceback" not in output, output[-4000:]
     assert "unhandled_exception" not in output, output[-4000:]
+
+
+async def same_rate_limit_window(needed: float = 5.0) -> None:
+    """Rate limits count in fixed one-minute windows: a burst that must land in one window starts
+    early enough in it (a burst across the boundary is counted twice from zero)."""
+    left = 60 - time.time() % 60
+    if left < needed:
+        await asyncio.sleep(left + 0.1)

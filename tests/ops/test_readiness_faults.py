@@ -20,6 +20,7 @@ from ais.db import migrate
 from ais.db.engine import create_engine
 from ais.flights.models import Flight
 from tests.factories import PASSWORD, new_flight, new_user
+from tests.faults.support import same_rate_limit_window
 from tests.ops.contract import assert_error
 from tests.ops.private_services import private_redis
 from tests.ops.test_health import app_client
@@ -68,6 +69,7 @@ async def test_rate_limits_fall_back_to_in_process_counters_when_redis_dies(sett
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
                 user = await new_user(http)  # one login, counted in Redis
                 redis.kill()
+                await same_rate_limit_window()
                 statuses = []
                 for _ in range(4):
                     response = await http.post("/api/v1/auth/login",

@@ -24,6 +24,8 @@ from ais.http.idempotency import IdempotentRequest, idempotent
 from ais.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, next_cursor
 from ais.http.rate_limit import enforce
 from ais.identity.dependencies import CurrentUser, Principal
+from ais.maintenance.dependencies import NotDuringMaintenance
+from ais.maintenance.openapi import paused_by_maintenance
 from ais.payments import cancellation
 
 router = APIRouter(prefix="/api/v1", tags=["bookings"])
@@ -46,10 +48,10 @@ CancelIdempotently = Annotated[IdempotentRequest, Depends(idempotent("bookings.c
 
 
 @router.post(
-    "/bookings", status_code=201, response_model=BookingOut,
-    responses=responses("SEATS_UNAVAILABLE", "BOOKING_CONFLICT", "NOT_FOUND", "UNAUTHORIZED",
-                        "RATE_LIMITED", "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS",
-                        "IDEMPOTENCY_PAYLOAD_MISMATCH"),
+    "/bookings", status_code=201, response_model=BookingOut, dependencies=[NotDuringMaintenance],
+    responses=paused_by_maintenance(responses(
+        "SEATS_UNAVAILABLE", "BOOKING_CONFLICT", "NOT_FOUND", "UNAUTHORIZED", "RATE_LIMITED",
+        "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS", "IDEMPOTENCY_PAYLOAD_MISMATCH")),
 )
 async def create_booking(body: BookingCreate, request: Request, user: CurrentUser, runtime: RuntimeDep,
                          session: SessionDep, idem: CreateIdempotently) -> Response:
@@ -57,7 +59,8 @@ async def create_booking(body: BookingCreate, request: Request, user: CurrentUse
     types must match the dates of birth on the departure date (infant under 2, child 2-11, both
     with a date of birth; adult 12 and over), one infant per adult, at least one adult. A user
     holds at most `MAX_HELD_SEATS` seats in unpaid bookings, and creates at most
-    `BOOKING_RATE_PER_MINUTE` bookings a minute."""
+    `BOOKING_RATE_PER_MINUTE` bookings a minute. While maintenance mode is on: 503
+    SERVICE_UNAVAILABLE, retryable, with `Retry-After`."""
     settings = runtime.settings
     booking = await service.create_booking(
         session, user_id=user.id, request=body, hold_minutes=settings.hold_minutes,

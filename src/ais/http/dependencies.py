@@ -1,5 +1,5 @@
 """What a route gets from the edge: the process's runtime, the request's unit of work, and the
-app's per-process memories (airports, access states).
+app's per-process memories (airports, access states, maintenance mode).
 
 `UnitOfWorkDep` is the one transaction owner of a request: it commits when the endpoint has
 returned (and its answer is serialised), before the answer is sent, so a commit that fails is an
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ais.db.unit_of_work import UnitOfWork
 from ais.flights.airports import AirportDirectory
 from ais.identity.access_check import AccessStateCache
+from ais.maintenance.service import MaintenanceCache
 from ais.runtime import Runtime
 
 
@@ -56,6 +57,12 @@ def access_states_of(request: Request) -> AccessStateCache:
     return access_states
 
 
+def maintenance_of(request: Request) -> MaintenanceCache:
+    maintenance: MaintenanceCache = request.app.state.maintenance
+    return maintenance
+
+
 # Per-process memories of the app (see `ais.app.create_app`).
 AirportsDep = Annotated[AirportDirectory, Depends(airports_of)]
 AccessStatesDep = Annotated[AccessStateCache, Depends(access_states_of)]
+MaintenanceDep = Annotated[MaintenanceCache, Depends(maintenance_of)]

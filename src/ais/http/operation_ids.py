@@ -52,6 +52,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/admin/reconciliation"): "adminRunReconciliation",
     ("GET", "/api/v1/admin/users"): "adminListUsers",
     ("PATCH", "/api/v1/admin/users/{user_id}"): "adminUpdateUser",
+    ("GET", "/api/v1/admin/maintenance"): "adminGetMaintenance",
+    ("PUT", "/api/v1/admin/maintenance"): "adminSetMaintenance",
 }
 
 

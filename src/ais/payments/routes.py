@@ -17,6 +17,8 @@ from ais.http.dependencies import RuntimeDep, UnitOfWorkDep
 from ais.http.errors import error_response, responses
 from ais.http.idempotency import IdempotentRequest, idempotent
 from ais.identity.dependencies import AdminUser, CurrentUser
+from ais.maintenance.dependencies import NotDuringMaintenance
+from ais.maintenance.openapi import paused_by_maintenance
 from ais.money import format_amount
 from ais.ops.metrics import WEBHOOK_EVENTS
 from ais.payments import checkout_flow, refund_flow, webhooks
@@ -35,14 +37,15 @@ RefundIdempotently = Annotated[IdempotentRequest, Depends(idempotent(
 
 
 @router.post(
-    "/bookings/{booking_id}/pay", response_model=CheckoutOut,
-    responses=responses("NOT_FOUND", "BOOKING_EXPIRED", "BOOKING_CONFLICT", "INVALID_STATE_TRANSITION",
-                        "PAYMENT_FAILED", "UNAUTHORIZED", "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS",
-                        "IDEMPOTENCY_PAYLOAD_MISMATCH"),
+    "/bookings/{booking_id}/pay", response_model=CheckoutOut, dependencies=[NotDuringMaintenance],
+    responses=paused_by_maintenance(responses(
+        "NOT_FOUND", "BOOKING_EXPIRED", "BOOKING_CONFLICT", "INVALID_STATE_TRANSITION", "PAYMENT_FAILED",
+        "UNAUTHORIZED", "IDEMPOTENCY_KEY_REQUIRED", "IDEMPOTENCY_IN_PROGRESS", "IDEMPOTENCY_PAYLOAD_MISMATCH")),
 )
 async def pay(booking_id: str, request: Request, user: CurrentUser, uow: UnitOfWorkDep,
               idem: PayIdempotently) -> Response:
-    """A Stripe Checkout Session for the booking's total; open `checkoutUrl` to pay."""
+    """A Stripe Checkout Session for the booking's total; open `checkoutUrl` to pay. While
+    maintenance mode is on: 503 SERVICE_UNAVAILABLE, retryable, with `Retry-After`."""
     actor = Actor.from_request(request, user_id=user.id, role=user.role)
     booking = await bookings.get_booking(uow.session, id_or_reference=booking_id, user_id=user.id)
     return await idem.respond(200, await checkout_flow.start_checkout(uow, booking_id=booking.id, actor=actor))
