@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 import yaml
-from ais.ops.body_limit import DEFAULT_LIMIT_BYTES
 
 from ais.config import Settings
+from ais.http.body_limit import DEFAULT_LIMIT_BYTES
 from ais.ops.proxy_headers import parse_networks
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

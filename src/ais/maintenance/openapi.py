@@ -22,7 +22,7 @@ MAINTENANCE_EXAMPLE = {
 
 
 def paused_by_maintenance(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
-    """`responses` (from `ais.openapi_errors.responses`) with the maintenance answer added to the
+    """`responses` (from `ais.http.errors.responses`) with the maintenance answer added to the
     503: its example and the `Retry-After` header."""
     result = copy.deepcopy(responses)
     unavailable = result[503]

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import Field, StrictBool, StringConstraints
 
-from ais.api_model import ApiModel, StrictApiModel
+from ais.http.api_model import ApiModel, StrictApiModel
 from ais.maintenance.service import MaintenanceState
 
 MAX_RETRY_AFTER_SECONDS = 24 * 3600
