@@ -7,6 +7,7 @@ import random
 import string
 
 import pytest
+import structlog.testing
 from sqlalchemy import delete, select
 
 from ais.db.unit_of_work import UnitOfWork, after_commit, unit_of_work_of
@@ -113,3 +114,23 @@ async def test_a_session_outside_a_unit_of_work_cannot_take_hooks(runtime: Runti
             after_commit(session, hook)
     async with UnitOfWork(runtime) as uow:
         assert unit_of_work_of(uow.session) is uow
+
+
+async def test_a_hook_failed_by_a_database_outage_is_one_warning_line_without_a_stack_trace(runtime: Runtime) -> None:
+    """An outage makes hooks fail (the idempotency release, the cache invalidation): that is logged
+    as a warning without a traceback, while a hook failing for any other reason keeps its trace."""
+
+    async def outage(_: Runtime) -> None:
+        raise ConnectionRefusedError("connection refused")
+
+    async def bug(_: Runtime) -> None:
+        raise KeyError("a real bug")
+
+    with structlog.testing.capture_logs() as logs:
+        async with UnitOfWork(runtime) as uow:
+            uow.after_commit(outage)
+            uow.after_commit(bug)
+    failures = [entry for entry in logs if entry["event"] == "unit_of_work_hook_failed"]
+    assert [entry["log_level"] for entry in failures] == ["warning", "warning"]
+    assert failures[0]["error"] == "ConnectionRefusedError" and "exc_info" not in failures[0]
+    assert failures[1]["exc_info"] is True

@@ -25,6 +25,7 @@ from types import TracebackType
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ais.db.errors import is_transient_database_error
 from ais.runtime import Runtime
 
 _log = structlog.get_logger("ais.db")
@@ -121,6 +122,10 @@ async def _run(hook: Hook, runtime: Runtime, phase: str) -> None:
     # should have done is picked up by the periodic sweep that backs every hook.
     try:
         await hook(runtime)
-    except Exception:
-        _log.warning("unit_of_work_hook_failed", phase=phase, hook=getattr(hook, "__qualname__", repr(hook)),
-                     exc_info=True)
+    except Exception as exc:
+        name = getattr(hook, "__qualname__", repr(hook))
+        if is_transient_database_error(exc):
+            # An outage, not a bug: one warning line, no stack trace (the sweep repairs it later).
+            _log.warning("unit_of_work_hook_failed", phase=phase, hook=name, error=type(exc).__name__)
+        else:
+            _log.warning("unit_of_work_hook_failed", phase=phase, hook=name, exc_info=True)
