@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -58,6 +58,19 @@ def create_sandbox_app(
         clock=clock or time.time,
     )
     sandbox = Sandbox(config)
+    app = FastAPI(title="AIS payment sandbox (Stripe-compatible)", lifespan=lifespan_of(sandbox),
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.sandbox = sandbox
+    app.include_router(checkout_page.router)
+    app.include_router(inspection.router)
+    # The hosted page's stylesheet (shared with AIS's own payment result pages).
+    app.mount("/static", StaticFiles(packages=[("ais", "static")]), name="sandbox-static")
+    app.include_router(rest.router)  # last: it ends with the catch-all 404
+    return app
+
+
+def lifespan_of(sandbox: Sandbox) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """An app lifespan that starts the sandbox (its store, its delivery loop) and closes it."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -67,15 +80,7 @@ def create_sandbox_app(
         finally:
             await sandbox.close()
 
-    app = FastAPI(title="AIS payment sandbox (Stripe-compatible)", lifespan=lifespan,
-                  docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.sandbox = sandbox
-    app.include_router(checkout_page.router)
-    app.include_router(inspection.router)
-    # The hosted page's stylesheet (shared with AIS's own payment result pages).
-    app.mount("/static", StaticFiles(packages=[("ais", "static")]), name="sandbox-static")
-    app.include_router(rest.router)  # last: it ends with the catch-all 404
-    return app
+    return lifespan
 
 
 def sandbox_of(app: FastAPI) -> Sandbox:

@@ -17,8 +17,8 @@ import errno
 import functools
 import signal
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ais.config import Settings
 from ais.ops.logging import configure_logging
-from ais.payments.sandbox.app import create_sandbox_app, sandbox_of
+from ais.payments.sandbox.app import create_sandbox_app, lifespan_of, sandbox_of
 from ais.payments.sandbox.config import MOUNT_PATH
 from ais.payments.sandbox.store import SandboxStorageError, Store, is_postgres_url
 
@@ -114,16 +114,8 @@ def create_server_app(server: ServerPlan) -> FastAPI:
     except ValueError as exc:
         raise SandboxCommandError(str(exc), 2) from None
     sandbox = sandbox_of(sandbox_app)
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await sandbox.start()
-        try:
-            yield
-        finally:
-            await sandbox.close()
-
-    app = FastAPI(title="AIS payment sandbox", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="AIS payment sandbox", lifespan=lifespan_of(sandbox), docs_url=None, redoc_url=None,
+                  openapi_url=None)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:
