@@ -70,3 +70,9 @@ def test_every_ais_command_the_docs_name_exists():
         assert command in top, f"{doc_name} names `ais {command}`, which `ais --help` does not list"
         if command in groups and rest:
             assert rest[0] in groups[command], f"{doc_name} names `ais {command} {rest[0]}`, unknown to `ais {command}`"
+
+
+def test_the_readme_says_how_to_change_the_port_and_how_to_ask_whether_it_is_up():
+    readme = (ROOT / "README.md").read_text()
+    opening = readme[: readme.index("## ")]  # the part a new user reads first
+    assert 'make run ARGS="--port' in opening and "/health/live" in opening and "/health/ready" in opening

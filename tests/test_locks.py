@@ -4,6 +4,7 @@ agree with each other, and miss nothing that a pinned package itself requires.""
 
 from __future__ import annotations
 
+import subprocess
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -107,3 +108,17 @@ def test_the_installed_environment_matches_the_dev_lock():
         if installed != version:
             wrong[name] = (version, installed)
     assert not wrong, wrong
+
+
+def test_make_run_and_the_image_install_the_runtime_lock_only_and_show_progress():
+    # `make -n -B run` prints every command `make run` would run on a fresh machine, without running them.
+    plan = subprocess.run(["make", "-n", "-B", "run"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    installs = [line for line in plan.splitlines() if "pip install" in line]
+    assert any("-r requirements.lock" in line for line in installs), plan
+    assert not any("requirements-dev.lock" in line for line in installs), plan
+    assert all("--progress-bar on" in line for line in installs), plan  # pip's progress, never 40 s of silence
+    assert "==> installing the runtime dependencies" in plan  # says what it installs before it starts
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert "-r requirements.lock" in dockerfile
+    assert not any("requirements-dev.lock" in line for line in dockerfile.splitlines()
+                   if not line.lstrip().startswith("#"))
