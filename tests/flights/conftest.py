@@ -26,8 +26,8 @@ from ais.db.engine import create_engine, create_session_factory
 from ais.db.upsert import insert_if_absent
 from ais.flights.models import Airport, Cabin, CabinClass, Flight, FlightStatus
 from ais.runtime import Runtime
-from tests.conftest import ADMIN_DSN, BACKEND
 from tests.factories import TEST_AIRPORTS, new_user
+from tests.fixtures.backend import ADMIN_DSN, BACKEND
 
 # Airports far west and far east of Riyadh, so that a local date and a UTC date differ.
 EXTRA_AIRPORTS = [

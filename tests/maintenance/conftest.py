@@ -19,8 +19,9 @@ from ais.config import Settings
 from ais.db import migrate
 from ais.runtime import Runtime
 from ais.wiring import create_runtime
-from tests.conftest import ADMIN_DSN, BACKEND
 from tests.factories import TestUser, new_user
+from tests.fixtures.backend import ADMIN_DSN, BACKEND
+from tests.fixtures.payment_flow import Live
 from tests.payments.sandbox.serving import reserve_socket, serve
 
 
@@ -49,6 +50,7 @@ class Node:
 
     url: str
     http: httpx.AsyncClient
+    live: Live  # its address and settings, for paying through its sandbox
 
 
 @dataclass
@@ -69,8 +71,9 @@ async def cluster(settings: Settings, maintenance_database: str) -> AsyncIterato
         nodes = []
         for _ in range(2):
             sock, url = reserve_socket()
-            servers.enter_context(serve(create_app(node_settings.model_copy(update={"public_base_url": url})), sock))
-            nodes.append(Node(url, httpx.AsyncClient(base_url=url, timeout=60)))
+            own = node_settings.model_copy(update={"public_base_url": url})
+            servers.enter_context(serve(create_app(own), sock))
+            nodes.append(Node(url, httpx.AsyncClient(base_url=url, timeout=60), Live(url=url, settings=own)))
         runtime = create_runtime(node_settings)
         try:
             admin = await new_user(nodes[0].http, runtime, admin=True)

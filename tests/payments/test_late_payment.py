@@ -9,20 +9,17 @@ from sqlalchemy import select
 
 from ais.notifications.models import OutboxMessage
 from tests.factories import book, new_flight, new_user
+from tests.fixtures.payment_flow import booking_events, complete_checkout, deliver, open_checkout
 from tests.payments.conftest import (
     admin_user,
     assert_error,
     audit_actions,
-    booking_events,
     cancel,
-    complete_checkout,
-    deliver,
     deliver_all,
     entries,
     get_booking,
     lapse_hold,
     ledger_of,
-    open_checkout,
     passenger_user,
     payment_intent_of,
     refunds_at_provider,

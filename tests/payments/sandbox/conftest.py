@@ -25,7 +25,7 @@ import stripe
 from fastapi import FastAPI, Request, Response
 
 from ais.payments.sandbox import DeliveryPolicy, Sandbox, create_sandbox_app, sandbox_of
-from tests.conftest import ADMIN_DSN, BACKEND
+from tests.fixtures.backend import ADMIN_DSN, BACKEND
 from tests.payments.sandbox.serving import reserve_socket, serve
 
 SECRET_KEY = "sk_test_sandboxSecretKeyForTests0123456789"

@@ -24,7 +24,7 @@ import stripe
 from ais.app import create_app
 from ais.config import Settings
 from tests.factories import book, new_flight, new_user
-from tests.payments.conftest import open_checkout, wait_for_status
+from tests.fixtures.payment_flow import open_checkout, wait_for_status
 from tests.payments.sandbox.conftest import SECRET_KEY, WEBHOOK_SECRET, Receiver, eventually, session_params
 from tests.payments.sandbox.serving import reserve_socket, serve, unused_url
 
