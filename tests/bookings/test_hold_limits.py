@@ -12,7 +12,7 @@ from datetime import timedelta
 from ais.bookings.models import Booking
 from ais.config import Settings
 from ais.db.base import utcnow
-from tests.bookings.conftest import seats_left
+from tests.bookings.support import seats_left
 from tests.factories import book, booking_body, idempotency_key, new_flight, new_user
 from tests.fixtures.app import SPEC_LIMITS
 

@@ -18,7 +18,7 @@ from ais.bookings.tasks import complete_departed_flights, expire_stale_holds
 from ais.db.base import utcnow
 from ais.errors import PaymentRequired
 from ais.flights.models import Flight
-from tests.bookings.conftest import seats_left
+from tests.bookings.support import seats_left
 from tests.factories import book, idempotency_key, new_flight
 
 

@@ -8,7 +8,6 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
 
 import httpx
 import psycopg
@@ -17,11 +16,11 @@ import pytest
 from ais.app import create_app
 from ais.config import Settings
 from ais.db import migrate
-from ais.runtime import Runtime
 from ais.wiring import create_runtime
-from tests.factories import TestUser, new_user
+from tests.factories import new_user
 from tests.fixtures.backend import ADMIN_DSN, BACKEND
 from tests.fixtures.payment_flow import Live
+from tests.maintenance.support import Cluster, Node
 from tests.payments.sandbox.serving import reserve_socket, serve
 
 
@@ -42,24 +41,6 @@ def maintenance_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
         if BACKEND != "sqlite":
             with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
                 connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@dataclass
-class Node:
-    """One API process: a live server on a real port (`pay` reaches its sandbox over HTTP)."""
-
-    url: str
-    http: httpx.AsyncClient
-    live: Live  # its address and settings, for paying through its sandbox
-
-
-@dataclass
-class Cluster:
-    first: Node
-    second: Node
-    runtime: Runtime  # this test's own, on the same database: factories write through it
-    admin: TestUser
-    passenger: TestUser
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from tests import factories
 from tests.factories import book, idempotency_key, new_flight, new_user
 from tests.faults.support import signed_event
 from tests.fixtures.payment_flow import pay_and_confirm_on
-from tests.maintenance.conftest import Cluster
+from tests.maintenance.support import Cluster
 from tests.ops.contract import assert_error
 
 MAINTENANCE = "/api/v1/admin/maintenance"

@@ -26,8 +26,8 @@ from tests import factories
 from tests.factories import book, new_flight, new_user
 from tests.fixtures.payment_flow import Live, booking_events, paid_booking
 from tests.fixtures.services import AIS_COMMAND, ais_environment
-from tests.payments.conftest import admin_refund, cancel, deliver_all
 from tests.payments.sandbox.serving import reserve_socket, serve
+from tests.payments.support import admin_refund, cancel, deliver_all
 
 # The drill is worth nothing unless these hold rows.
 MUST_HAVE_ROWS = ("users", "bookings", "payments", "refunds", "ledger_entries", "audit_log", "stripe_events")

@@ -15,7 +15,7 @@ from ais.payments.refund_flow import retry_pending_refunds
 from ais.payments.stripe_gateway import StripeGateway
 from tests.factories import book, new_flight
 from tests.fixtures.payment_flow import booking_events, complete_checkout, deliver, open_checkout, paid_booking
-from tests.payments.conftest import (
+from tests.payments.support import (
     admin_refund,
     admin_user,
     assert_error,

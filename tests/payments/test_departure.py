@@ -14,7 +14,7 @@ from ais.db.base import utcnow
 from ais.flights.models import Flight, FlightStatus
 from tests.factories import new_flight
 from tests.fixtures.payment_flow import booking_events, paid_booking
-from tests.payments.conftest import (
+from tests.payments.support import (
     admin_refund,
     admin_user,
     assert_error,

@@ -7,7 +7,7 @@ import pytest
 
 from tests.factories import book, new_flight
 from tests.fixtures.payment_flow import booking_events, complete_checkout, deliver, open_checkout, paid_booking
-from tests.payments.conftest import (
+from tests.payments.support import (
     admin_refund,
     admin_user,
     audit_actions,

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from ais.wiring import create_runtime
 from tests.factories import book, new_flight, new_user
 from tests.fixtures.payment_flow import Live, booking_events, complete_checkout, deliver, open_checkout
-from tests.payments.conftest import close_dispute, get_booking, ledger_of, open_dispute, payment_intent_of, seats_left
+from tests.payments.support import close_dispute, get_booking, ledger_of, open_dispute, payment_intent_of, seats_left
 
 if TYPE_CHECKING:
     from tests.factories import TestUser

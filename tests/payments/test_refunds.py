@@ -10,7 +10,7 @@ import pytest
 
 from tests.factories import book, new_flight
 from tests.fixtures.payment_flow import booking_events, deliver, paid_booking
-from tests.payments.conftest import (
+from tests.payments.support import (
     admin_refund,
     admin_user,
     assert_error,

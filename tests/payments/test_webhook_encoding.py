@@ -10,7 +10,7 @@ import pytest
 
 from ais.payments.sandbox import sign_payload
 from tests.fixtures.payment_flow import deliver
-from tests.payments.conftest import assert_error, stored_event_count
+from tests.payments.support import assert_error, stored_event_count
 
 NOT_UTF8 = {
     "latin-1 text": '{"id": "evt_caf\u00e9", "type": "customer.created"}'.encode("latin-1"),

@@ -14,7 +14,7 @@ import pytest
 from ais.payments.sandbox import sign_payload
 from tests.factories import book, new_flight
 from tests.fixtures.payment_flow import booking_events, complete_checkout, deliver, open_checkout
-from tests.payments.conftest import (
+from tests.payments.support import (
     admin_user,
     assert_error,
     get_booking,

@@ -12,7 +12,7 @@ import pytest
 
 from tests.factories import book, new_flight
 from tests.fixtures.payment_flow import booking_events, complete_checkout, deliver, open_checkout
-from tests.payments.conftest import (
+from tests.payments.support import (
     admin_user,
     cancel,
     entries,
