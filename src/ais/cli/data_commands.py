@@ -86,7 +86,7 @@ def create_admin(
     """
     # Imported here for start-up time (see `_password_problem`).
     from ais.identity import admins
-    from ais.identity.service import normalize_email
+    from ais.identity.service import normalize_email  # start-up time, as above
 
     settings = _settings()
     email = normalize_email(email)
