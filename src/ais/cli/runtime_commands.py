@@ -26,8 +26,7 @@ from ais.cli.command import (
 from ais.config import get_settings
 from ais.db.unit_of_work import UnitOfWork
 from ais.flights.seed import seed_demo_if_empty
-from ais.jobs.runner import run_scheduler
-from ais.ops import metrics, metrics_dir, running_server
+from ais.ops import metrics_dir, running_server
 from ais.ops.logging import configure_logging
 from ais.runtime import Runtime
 
@@ -148,9 +147,11 @@ def _run_job_runner(metrics_port: int | None) -> None:
     metrics_dir.remove_stale(parent, "worker-")
     own = metrics_dir.prepare(parent / f"worker-{os.getpid()}")
 
-    # Imported by the command that needs it: the HTTP app (every route) would double the start-up
-    # time of every other `ais` command.
+    # Only now, after `metrics_dir.prepare`: prometheus_client picks its multiprocess mode when it
+    # is first imported (the job runner and the HTTP app import it through ais.ops.metrics).
     from ais.app import _init_sentry
+    from ais.jobs.runner import run_scheduler  # (after prepare, as above)
+    from ais.ops import metrics  # (after prepare, as above)
 
     configure_logging(settings.log_level, production=settings.is_production)
     _init_sentry(settings)
