@@ -58,10 +58,11 @@ TRANSACTION_OWNERS = {
     ("ais.payments.refund_flow", "refund_by_staff"),  # record the refund, then submit it
     ("ais.payments.webhooks", "receive"),  # store the event, then process it
 }
-# The job, task and command modules whose transactions the parallel job work (issue 8, brief 8B)
-# moves onto the unit of work; an entry that no longer commits fails below, so the list only shrinks.
+# The job modules whose transactions the parallel job work (issue 8) moves onto the unit of work
+# (the commands and reconciliation are on it); an entry that no longer commits fails below, so the
+# list only shrinks.
 NOT_YET_ON_THE_UNIT_OF_WORK = {
-    "ais.cli", "ais.jobs.cleanup", "ais.notifications.sender", "ais.payments.tasks", "ais.reconciliation.service",
+    "ais.jobs.cleanup", "ais.notifications.sender", "ais.payments.tasks",
 }
 
 
@@ -182,7 +183,7 @@ def test_every_function_level_import_says_why() -> None:
     framework forces, with a comment on the line above saying which."""
     silent = []
     for module, path in source_modules():
-        if module in NOT_YET_ON_THE_UNIT_OF_WORK or module in {"ais.jobs.runner", "ais.reconciliation.cli"}:
+        if module in NOT_YET_ON_THE_UNIT_OF_WORK or module in {"ais.jobs.runner"}:
             continue
         lines = path.read_text().splitlines()
         for imported in imports_of(module, path.read_text()):
@@ -249,9 +250,9 @@ SQL_BUILDERS = {"select", "update", "insert", "delete", "text"}
 # keyset pages, upserts, backups) and the payment sandbox (a separate app with its own store).
 SQL_PLACES = ("ais.db.", "ais.payments.sandbox.")
 SQL_FILES = {"repository", "models"}  # models: server defaults such as text("0")
-# The job and command modules still building their own SQL until the parallel job work (brief 8B)
-# moves it into repositories; stale entries fail below.
-SQL_NOT_YET_IN_REPOSITORIES = {"ais.cli", "ais.jobs.cleanup", "ais.notifications.sender"}
+# The job modules still building their own SQL until the parallel job work (issue 8) moves it into
+# repositories (the commands have none); stale entries fail below.
+SQL_NOT_YET_IN_REPOSITORIES = {"ais.jobs.cleanup", "ais.notifications.sender"}
 
 
 def _sql_builders(source: str) -> list[str]:

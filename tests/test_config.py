@@ -16,7 +16,7 @@ from sqlalchemy import text
 from ais.config import ConfigurationError, Settings
 from ais.db.engine import create_engine
 from ais.db.urls import async_url
-from tests.conftest import BACKEND
+from tests.fixtures.backend import BACKEND
 
 ENV_NAMES = (
     "AIS_ENV", "AIS_DATA_DIR", "DATABASE_URL", "REDIS_URL", "JWT_SECRET", "REFRESH_TOKEN_PEPPER",

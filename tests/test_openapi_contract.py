@@ -25,8 +25,8 @@ from ais.app import create_app
 from ais.config import Settings
 from ais.db import migrate
 from ais.db.urls import sync_url
-from tests.conftest import ADMIN_DSN, BACKEND
 from tests.factories import PASSWORD
+from tests.fixtures.backend import ADMIN_DSN, BACKEND
 from tests.ops.contract import check_error_body
 
 # AIS_FUZZ_EXAMPLES=500 for a deeper hunt; AIS_FUZZ_SEED to explore elsewhere than the default.

@@ -12,7 +12,6 @@ from ais.bookings.tasks import complete_departed_flights
 from ais.db.base import utcnow
 from ais.flights.models import Flight
 from ais.notifications.models import OutboxMessage
-from tests.bookings.payment_path import pay_and_confirm
 from tests.factories import book, new_flight
 from tests.ops.contract import assert_error
 
@@ -30,13 +29,13 @@ def passes_url(booking_id: str) -> str:
 
 
 async def test_boarding_passes_are_shown_again_exactly_as_at_check_in(client, runtime, passenger, other_passenger,
-                                                                      admin):
+                                                                      admin, pay_and_confirm):
     flight = await new_flight(runtime, departs_in=timedelta(days=3), economy_seats=10)
     booking = (await book(client, passenger, flight, count=2, infants=1)).json()
     unpaid = assert_error(await client.get(passes_url(booking["id"]), headers=passenger.headers), 409,
                           "BOOKING_CONFLICT")
     assert unpaid["details"]["status"] == "reserved"
-    await pay_and_confirm(runtime, booking["id"])
+    await pay_and_confirm(passenger, booking["id"])
     assert_error(await client.get(passes_url(booking["id"]), headers=passenger.headers), 409, "BOOKING_CONFLICT")
 
     await _depart_in(runtime, flight.id, timedelta(hours=5))
@@ -65,10 +64,10 @@ async def test_boarding_passes_are_shown_again_exactly_as_at_check_in(client, ru
     assert_error(await client.get(passes_url(booking["id"]), headers=passenger.headers), 409, "BOOKING_CONFLICT")
 
 
-async def test_check_in_e_mails_the_boarding_passes(client, runtime, passenger):
+async def test_check_in_e_mails_the_boarding_passes(client, runtime, passenger, pay_and_confirm):
     flight = await new_flight(runtime, departs_in=timedelta(days=3))
     booking = (await book(client, passenger, flight, count=2, contact_email="nora@example.com")).json()
-    await pay_and_confirm(runtime, booking["id"])
+    await pay_and_confirm(passenger, booking["id"])
     await _depart_in(runtime, flight.id, timedelta(hours=6))
     issued = (await client.post(f"/api/v1/bookings/{booking['id']}/check-in", headers=passenger.headers)).json()
 

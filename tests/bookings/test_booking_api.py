@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.bookings.conftest import seats_left
+from tests.bookings.support import seats_left
 from tests.factories import book, booking_body, idempotency_key, new_flight
 
 CONTRACT_KEYS = {"code", "message", "correlationId", "retryable", "details"}

@@ -12,10 +12,9 @@ from datetime import timedelta
 from ais.bookings.models import Booking
 from ais.config import Settings
 from ais.db.base import utcnow
-from tests.bookings.conftest import seats_left
-from tests.bookings.payment_path import pay_and_confirm
-from tests.conftest import SPEC_LIMITS
+from tests.bookings.support import seats_left
 from tests.factories import book, booking_body, idempotency_key, new_flight, new_user
+from tests.fixtures.app import SPEC_LIMITS
 
 CONTRACT_KEYS = {"code", "message", "correlationId", "retryable", "details"}
 
@@ -54,7 +53,7 @@ async def test_one_user_holds_at_most_nine_seats_across_unpaid_bookings(spec_lim
     assert (await book(http, user, flight, count=1)).status_code == 201
 
 
-async def test_paid_and_lapsed_holds_no_longer_count(spec_limits_client, runtime):
+async def test_paid_and_lapsed_holds_no_longer_count(spec_limits_client, runtime, pay_and_confirm):
     http = spec_limits_client
     flight = await new_flight(runtime, economy_seats=30)
     user = await new_user(http, runtime)
@@ -62,7 +61,7 @@ async def test_paid_and_lapsed_holds_no_longer_count(spec_limits_client, runtime
     lapsing = (await book(http, user, flight, count=5)).json()
     assert (await book(http, user, flight, count=1)).status_code == 409
 
-    await pay_and_confirm(runtime, paid["id"])  # a sold seat is not a hold
+    await pay_and_confirm(user, paid["id"])  # a sold seat is not a hold
     assert (await book(http, user, flight, count=4)).status_code == 201
     assert (await book(http, user, flight, count=1)).status_code == 409
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from ais.bookings.models import Booking
 from ais.db.base import utcnow
 from ais.idempotency.models import IdempotencyRecord, IdempotencyStatus
-from tests.bookings.conftest import seats_left
+from tests.bookings.support import seats_left
 from tests.factories import booking_body, idempotency_key, new_flight
 
 

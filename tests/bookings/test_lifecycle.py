@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import httpx
 import pytest
 from sqlalchemy import update
 
@@ -17,8 +18,7 @@ from ais.bookings.tasks import complete_departed_flights, expire_stale_holds
 from ais.db.base import utcnow
 from ais.errors import PaymentRequired
 from ais.flights.models import Flight
-from tests.bookings.conftest import seats_left
-from tests.bookings.payment_path import pay_and_confirm
+from tests.bookings.support import seats_left
 from tests.factories import book, idempotency_key, new_flight
 
 
@@ -59,10 +59,10 @@ async def test_never_confirmed_without_a_charge_in_the_ledger(client, runtime, p
         await session.rollback()
 
 
-async def test_confirmed_booking_has_ticket_numbers(client, runtime, passenger):
+async def test_confirmed_booking_has_ticket_numbers(client, runtime, passenger, pay_and_confirm):
     flight = await new_flight(runtime)
     booking = (await book(client, passenger, flight, count=2)).json()
-    await pay_and_confirm(runtime, booking["id"])
+    await pay_and_confirm(passenger, booking["id"])
     confirmed = (await client.get(f"/api/v1/bookings/{booking['id']}", headers=passenger.headers)).json()
     assert confirmed["status"] == "confirmed"
     assert confirmed["expiresAt"] is None
@@ -71,12 +71,19 @@ async def test_confirmed_booking_has_ticket_numbers(client, runtime, passenger):
     assert [h["to"] for h in confirmed["statusHistory"]] == ["reserved", "pending", "paid", "confirmed"]
 
 
-async def test_cancelling_a_paid_booking_with_no_refundable_payment_changes_nothing(client, runtime, passenger):
-    """Money recorded without a provider payment cannot be refunded: the cancel is refused whole
-    (the status change and the seat release roll back with it). The provider path is in tests/payments."""
+async def test_cancelling_a_paid_booking_with_nothing_left_to_refund_changes_nothing(client, runtime, passenger,
+                                                                                     admin, live, pay_and_confirm):
+    """Staff have asked the provider to refund everything (the refund events have not come back
+    yet, so the booking is still confirmed): the passenger's cancel has nothing left to refund and
+    is refused whole (the status change and the seat release roll back with it). The refunds
+    themselves are in tests/payments."""
     flight = await new_flight(runtime, economy_seats=5)
     booking = (await book(client, passenger, flight)).json()
-    await pay_and_confirm(runtime, booking["id"])
+    await pay_and_confirm(passenger, booking["id"])
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+        refund = await http.post(f"/api/v1/admin/bookings/{booking['id']}/refunds", json={"reason": "goodwill"},
+                                 headers={**admin.headers, **idempotency_key()})
+    assert refund.status_code == 201, refund.text
     response = await client.post(f"/api/v1/bookings/{booking['id']}/cancel",
                                  headers={**passenger.headers, **idempotency_key()})
     assert response.status_code == 409 and response.json()["code"] == "BOOKING_CONFLICT"
@@ -85,12 +92,12 @@ async def test_cancelling_a_paid_booking_with_no_refundable_payment_changes_noth
     assert await seats_left(runtime, flight.economy_cabin_id) == 4
 
 
-async def test_check_in_window_boarding_passes_gate_and_departure(client, runtime, passenger, admin):
+async def test_check_in_window_boarding_passes_gate_and_departure(client, runtime, passenger, admin, pay_and_confirm):
     flight = await new_flight(runtime, departs_in=timedelta(days=3), economy_seats=10)
     booking = (await book(client, passenger, flight, count=2, infants=1)).json()
     early = await client.post(f"/api/v1/bookings/{booking['id']}/check-in", headers=passenger.headers)
     assert early.status_code == 409 and early.json()["code"] == "INVALID_STATE_TRANSITION"  # not paid yet
-    await pay_and_confirm(runtime, booking["id"])
+    await pay_and_confirm(passenger, booking["id"])
     too_early = await client.post(f"/api/v1/bookings/{booking['id']}/check-in", headers=passenger.headers)
     assert too_early.status_code == 409 and too_early.json()["code"] == "BOOKING_CONFLICT"
     departure = utcnow() + timedelta(hours=5)
@@ -108,7 +115,7 @@ async def test_check_in_window_boarding_passes_gate_and_departure(client, runtim
     assert again.status_code == 409 and again.json()["code"] == "INVALID_STATE_TRANSITION"
 
     other = (await book(client, passenger, flight)).json()
-    await pay_and_confirm(runtime, other["id"])
+    await pay_and_confirm(passenger, other["id"])
     second = await client.post(f"/api/v1/bookings/{other['id']}/check-in", headers=passenger.headers)
     assert second.json()["boardingPasses"][0]["seatNumber"] == "10C"  # seats are never handed out twice
 

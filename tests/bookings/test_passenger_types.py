@@ -11,7 +11,7 @@ import pytest
 from ais.bookings.models import PassengerType
 from ais.bookings.passenger_types import age_on, type_for_age
 from ais.flights.models import Flight
-from tests.bookings.conftest import seats_left
+from tests.bookings.support import seats_left
 from tests.factories import booking_body, idempotency_key, new_flight
 
 CONTRACT_KEYS = {"code", "message", "correlationId", "retryable", "details"}

@@ -25,10 +25,10 @@ from ais.bookings.rules import HOLDING, SOLD, BookingStatus, can_transition
 from ais.bookings.service import transition
 from ais.bookings.tasks import complete_departed_flights, expire_stale_holds
 from ais.db.base import utcnow
-from ais.errors import AISError, InvalidStateTransition
+from ais.errors import AISError
 from ais.flights.models import Cabin, Flight
-from tests.bookings.payment_path import pay_and_confirm
 from tests.factories import booking_body, idempotency_key, new_flight, new_user
+from tests.fixtures.payment_flow import pay_through_checkout
 
 CAPACITY = 7
 
@@ -41,6 +41,7 @@ class BookingLifecycle(RuleBasedStateMachine):
         self.runtime = BookingLifecycle.runtime
         self.users = BookingLifecycle.users
         self.admin = BookingLifecycle.admin
+        self.live = BookingLifecycle.live
         self.bookings: list[tuple[str, int]] = []  # (booking id, index of its owner)
         self.departed = False
 
@@ -84,14 +85,15 @@ class BookingLifecycle(RuleBasedStateMachine):
     @precondition(lambda self: self.bookings)
     @rule(pick=st.integers(0, 10_000))
     def pay(self, pick: int) -> None:
-        booking_id, _ = self.bookings[pick % len(self.bookings)]
+        """The real flow: open the checkout, pay on the sandbox's hosted page, deliver its webhooks."""
+        booking_id, owner = self.bookings[pick % len(self.bookings)]
         before = self.status(booking_id)
-        try:
-            self.run(pay_and_confirm(self.runtime, booking_id))
-        except InvalidStateTransition:
-            assert before != BookingStatus.RESERVED
+        response = self.run(pay_through_checkout(self.live, self.users[owner], booking_id))
+        assert (response.status_code == 200) == (before == BookingStatus.RESERVED), (before, response.text)
+        if response.status_code == 200:
+            assert self.status(booking_id) == BookingStatus.CONFIRMED
         else:
-            assert before == BookingStatus.RESERVED
+            assert response.status_code == 409 and self.status(booking_id) == before, response.text
 
     @precondition(lambda self: self.bookings)
     @rule(pick=st.integers(0, 10_000))
@@ -194,7 +196,7 @@ class BookingLifecycle(RuleBasedStateMachine):
 
 
 @pytest.fixture
-def lifecycle_machine(settings):  # type: ignore[no-untyped-def]
+def lifecycle_machine(settings, live):  # type: ignore[no-untyped-def]
     """The machine runs on its own event loop with its own app instance (hypothesis is sync)."""
     loop = asyncio.new_event_loop()
     app = create_app(settings)
@@ -204,6 +206,7 @@ def lifecycle_machine(settings):  # type: ignore[no-untyped-def]
     BookingLifecycle.loop = loop
     BookingLifecycle.client = client
     BookingLifecycle.runtime = runtime
+    BookingLifecycle.live = live
     BookingLifecycle.users = [loop.run_until_complete(new_user(client, runtime)) for _ in range(2)]
     BookingLifecycle.admin = loop.run_until_complete(new_user(client, runtime, admin=True))
     yield BookingLifecycle

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from tests.conftest import ADMIN_DSN, BACKEND
+from tests.fixtures.backend import ADMIN_DSN, BACKEND
 
 AIS = str(Path(sys.executable).with_name("ais"))
 

@@ -23,7 +23,7 @@ from ais.runtime import Runtime
 from ais.wiring import create_runtime
 from tests.cli.support import Operator, assert_one_line_error, free_port, query, running, stop, wait_until_answers
 from tests.factories import book, new_flight, new_user
-from tests.payments.conftest import complete_checkout, open_checkout
+from tests.fixtures.payment_flow import complete_checkout, open_checkout
 
 
 @pytest.fixture

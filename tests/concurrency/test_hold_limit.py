@@ -20,7 +20,7 @@ from ais.bookings.models import Booking
 from ais.bookings.rules import HOLDING, BookingStatus
 from ais.db.base import utcnow
 from ais.flights.models import CabinClass
-from tests.bookings.conftest import seats_left
+from tests.bookings.support import seats_left
 from tests.concurrency.test_overbooking import assert_inventory_balances
 from tests.factories import book, new_flight, new_user
 

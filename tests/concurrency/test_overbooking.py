@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from ais.bookings.models import Booking
 from ais.bookings.rules import HOLDING, SOLD
 from ais.flights.models import Cabin
-from tests.bookings.conftest import seats_left
+from tests.bookings.support import seats_left
 from tests.factories import book, idempotency_key, new_flight, new_user
 
 pytestmark = pytest.mark.postgres_only

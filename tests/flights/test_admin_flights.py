@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from ais.audit.models import AuditEntry
-from tests.flights.conftest import ZONES, flight_body, future_day, local, search_params
+from tests.flights.support import ZONES, flight_body, future_day, local, search_params
 from tests.ops.contract import assert_error
 
 pytestmark = pytest.mark.usefixtures("airports")

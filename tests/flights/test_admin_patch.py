@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from ais.audit.models import AuditEntry
 from ais.flights.models import Cabin, FlightStatus
-from tests.flights.conftest import add_flight, flight_body, future_day, local, search_params, sell_seats
+from tests.flights.support import add_flight, flight_body, future_day, local, search_params, sell_seats
 from tests.ops.contract import assert_error
 
 pytestmark = pytest.mark.usefixtures("airports")

@@ -10,7 +10,7 @@ from ais.db.upsert import insert_if_absent
 from ais.flights.airports import AirportDirectory
 from ais.flights.models import Airport
 from tests.factories import TEST_AIRPORTS
-from tests.flights.conftest import EXTRA_AIRPORTS, add_flight, future_day, local, search_params
+from tests.flights.support import EXTRA_AIRPORTS, add_flight, future_day, local, search_params
 from tests.ops.contract import assert_error
 
 pytestmark = pytest.mark.usefixtures("airports")

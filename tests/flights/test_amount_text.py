@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import book, idempotency_key, new_flight, new_user
-from tests.flights.conftest import flight_body
+from tests.flights.support import flight_body
 from tests.ops.contract import assert_error
 
 pytestmark = pytest.mark.usefixtures("airports")

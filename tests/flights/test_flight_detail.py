@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.flights.conftest import ZONES, add_flight, future_day, local, search_params, sell_seats
+from tests.flights.support import ZONES, add_flight, future_day, local, search_params, sell_seats
 from tests.ops.contract import assert_error
 
 pytestmark = pytest.mark.usefixtures("airports")

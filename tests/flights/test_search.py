@@ -8,7 +8,7 @@ import pytest
 
 from ais.db.base import utcnow
 from ais.flights.models import FlightStatus
-from tests.flights.conftest import ZONES, add_flight, future_day, local, search_params, sell_seats
+from tests.flights.support import ZONES, add_flight, future_day, local, search_params, sell_seats
 from tests.ops.contract import assert_error
 
 pytestmark = pytest.mark.usefixtures("airports")

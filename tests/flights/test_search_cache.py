@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 from ais.cache import search_cache
 from ais.cache.search_cache import VERSION_KEY, CacheMode, invalidate_search_cache, lookup, remember, search_key
 from ais.cache.store import MemoryStore, RedisStore
-from tests.flights.conftest import add_flight, future_day, local, search_params
+from tests.flights.support import add_flight, future_day, local, search_params
 
 pytestmark = pytest.mark.usefixtures("airports")
 

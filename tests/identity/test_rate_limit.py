@@ -6,6 +6,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -17,12 +18,11 @@ from tests.ops.contract import assert_error
 WINDOW_SECONDS = 60
 
 
-@pytest.fixture
-async def limited(settings) -> AsyncIterator[httpx.AsyncClient]:
-    """An app of its own with tight limits, reached from an address no other test uses (the
-    counters may live in a Redis shared with the rest of the suite)."""
-    app = create_app(settings.model_copy(update={"login_rate_limit": 3, "login_rate_limit_per_ip": 5,
-                                                 "register_rate_limit_per_ip": 4}))
+@asynccontextmanager
+async def own_app(settings, **limits: int) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    """An app of its own with the given limits (settings), reached from an address no other test
+    uses (the counters may live in a Redis shared with the rest of the suite)."""
+    app = create_app(settings.model_copy(update=limits))
     address = f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
     transport = httpx.ASGITransport(app=app, client=(address, 40000))
     # Counters are per fixed minute: start well inside one so the test never straddles two.
@@ -33,6 +33,13 @@ async def limited(settings) -> AsyncIterator[httpx.AsyncClient]:
             yield http
     finally:
         await app.state.runtime.close()
+
+
+@pytest.fixture
+async def limited(settings) -> AsyncIterator[httpx.AsyncClient]:
+    """Tight limits: 3 logins per e-mail, 5 per address, 4 registrations per address."""
+    async with own_app(settings, login_rate_limit=3, login_rate_limit_per_ip=5, register_rate_limit_per_ip=4) as http:
+        yield http
 
 
 def assert_rate_limited(response: httpx.Response) -> None:
@@ -85,11 +92,18 @@ async def test_refresh_is_limited_per_address(limited):
     assert token not in blocked.text
 
 
-async def test_the_shared_app_is_not_limited_by_another_apps_counters(client):
-    """The limits above belong to that app's settings; the suite's own app keeps its own."""
-    user = await new_user(client)
-    for _ in range(5):
-        await login(client, user.email)
+async def test_the_login_limit_is_the_setting_right_passwords_included(settings):
+    """LOGIN_RATE_LIMIT is what counts: at 5 (the suite's shared app raises it so that other tests
+    log in freely) five logins with the right password pass and the sixth is refused, and an
+    address limit far above it plays no part."""
+    async with own_app(settings, login_rate_limit=5, login_rate_limit_per_ip=1000) as http:
+        user = await new_user(http)  # the factory's login is the first of the 5
+        for _ in range(4):
+            await login(http, user.email)
+
+        blocked = await http.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD})
+
+    assert_rate_limited(blocked)
 
 
 async def test_registration_is_limited_per_address(limited):

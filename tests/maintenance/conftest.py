@@ -8,7 +8,6 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
 
 import httpx
 import psycopg
@@ -17,10 +16,11 @@ import pytest
 from ais.app import create_app
 from ais.config import Settings
 from ais.db import migrate
-from ais.runtime import Runtime
 from ais.wiring import create_runtime
-from tests.conftest import ADMIN_DSN, BACKEND
-from tests.factories import TestUser, new_user
+from tests.factories import new_user
+from tests.fixtures.backend import ADMIN_DSN, BACKEND
+from tests.fixtures.payment_flow import Live
+from tests.maintenance.support import Cluster, Node
 from tests.payments.sandbox.serving import reserve_socket, serve
 
 
@@ -43,23 +43,6 @@ def maintenance_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
                 connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@dataclass
-class Node:
-    """One API process: a live server on a real port (`pay` reaches its sandbox over HTTP)."""
-
-    url: str
-    http: httpx.AsyncClient
-
-
-@dataclass
-class Cluster:
-    first: Node
-    second: Node
-    runtime: Runtime  # this test's own, on the same database: factories write through it
-    admin: TestUser
-    passenger: TestUser
-
-
 @pytest.fixture(scope="module")
 async def cluster(settings: Settings, maintenance_database: str) -> AsyncIterator[Cluster]:
     # No Redis: the search cache of the session's database must not answer for this one.
@@ -69,8 +52,9 @@ async def cluster(settings: Settings, maintenance_database: str) -> AsyncIterato
         nodes = []
         for _ in range(2):
             sock, url = reserve_socket()
-            servers.enter_context(serve(create_app(node_settings.model_copy(update={"public_base_url": url})), sock))
-            nodes.append(Node(url, httpx.AsyncClient(base_url=url, timeout=60)))
+            own = node_settings.model_copy(update={"public_base_url": url})
+            servers.enter_context(serve(create_app(own), sock))
+            nodes.append(Node(url, httpx.AsyncClient(base_url=url, timeout=60), Live(url=url, settings=own)))
         runtime = create_runtime(node_settings)
         try:
             admin = await new_user(nodes[0].http, runtime, admin=True)

@@ -19,10 +19,10 @@ from ais.audit.models import AuditEntry
 from ais.bookings.models import Booking
 from ais.maintenance.service import DEFAULT_MESSAGE
 from tests import factories
-from tests.bookings.payment_path import pay_and_confirm
 from tests.factories import book, idempotency_key, new_flight, new_user
 from tests.faults.support import signed_event
-from tests.maintenance.conftest import Cluster
+from tests.fixtures.payment_flow import pay_and_confirm_on
+from tests.maintenance.support import Cluster
 from tests.ops.contract import assert_error
 
 MAINTENANCE = "/api/v1/admin/maintenance"
@@ -91,7 +91,7 @@ async def test_while_on_bookings_and_payments_pause_and_everything_else_works(cl
     unpaid = (await book(http, passenger, flight)).json()
     to_cancel = (await book(http, passenger, flight)).json()
     confirmed = (await book(http, passenger, flight)).json()
-    await pay_and_confirm(cluster.runtime, confirmed["id"])
+    await pay_and_confirm_on(cluster.first.live, passenger, confirmed["id"])
     before = await bookings_of(cluster, passenger)
 
     switched = await switch(http, admin, enabled=True, message="Payments are paused while Stripe recovers.",

@@ -14,7 +14,6 @@ from sqlalchemy import update
 from ais.db.base import utcnow
 from ais.notifications.models import OutboxMessage
 from ais.notifications.sender import send_due_messages
-from tests.bookings.payment_path import pay_and_confirm
 from tests.factories import idempotency_key, new_flight, new_user
 
 
@@ -50,7 +49,7 @@ def _written(settings, reference: str) -> EmailMessage:
     return message
 
 
-async def test_the_eml_is_html_and_text_with_local_times_at_each_airport(client, runtime, settings):
+async def test_the_eml_is_html_and_text_with_local_times_at_each_airport(client, runtime, settings, pay_and_confirm):
     user = await new_user(client, runtime)
     # Riyadh (UTC+03:00) to Tokyo (UTC+09:00): each end shows its own clock.
     flight = await new_flight(runtime, origin="RUH", destination="NRT", duration=timedelta(hours=9, minutes=20))
@@ -60,7 +59,7 @@ async def test_the_eml_is_html_and_text_with_local_times_at_each_airport(client,
     body = {"flightId": flight.id, "cabin": "economy", "contactEmail": "mona@example.com",
             "passengers": [{"firstName": "Mona", "lastName": "Al <b>Harbi</b>", "type": "adult"}]}
     booking = (await client.post("/api/v1/bookings", json=body, headers={**user.headers, **idempotency_key()})).json()
-    await pay_and_confirm(runtime, booking["id"])
+    await pay_and_confirm(user, booking["id"])
     await _only_due(runtime, booking["id"])
     assert settings.smtp_url is None  # embedded mode: the sender writes .eml files
     assert await send_due_messages(runtime) == 1

@@ -18,8 +18,8 @@ from ais.notifications.models import MessageStatus, OutboxMessage
 from ais.notifications.sender import send_due_messages
 from ais.runtime import Runtime
 from ais.wiring import create_runtime
-from tests.bookings.payment_path import pay_and_confirm
 from tests.factories import book, idempotency_key, new_flight, new_user
+from tests.fixtures.payment_flow import Live, pay_through_checkout
 
 
 class Inbox:
@@ -55,13 +55,14 @@ async def _messages_of(runtime: Runtime, booking_id: str) -> list[OutboxMessage]
             OutboxMessage.booking_id == uuid.UUID(booking_id)).order_by(OutboxMessage.created_at))).all())
 
 
-async def test_confirmation_and_cancellation_mails_reach_a_real_smtp_server(client, runtime, settings, smtp):
+async def test_confirmation_and_cancellation_mails_reach_a_real_smtp_server(client, runtime, settings, smtp, live,
+                                                                            pay_and_confirm):
     inbox, port = smtp
     user = await new_user(client, runtime)
     flight = await new_flight(runtime)
     booking = (await book(client, user, flight, count=2, contact_email="layla@example.com")).json()
-    await pay_and_confirm(runtime, booking["id"])
-    await pay_and_confirm_again_is_refused(runtime, booking["id"])
+    await pay_and_confirm(user, booking["id"])
+    await paying_again_is_refused(live, user, booking["id"])
     unpaid = (await book(client, user, flight, contact_email="omar@example.com")).json()
     await client.post(f"/api/v1/bookings/{unpaid['id']}/cancel", headers={**user.headers, **idempotency_key()})
 
@@ -85,18 +86,16 @@ async def test_confirmation_and_cancellation_mails_reach_a_real_smtp_server(clie
     assert stored.status == MessageStatus.SENT and stored.sent_at is not None
 
 
-async def pay_and_confirm_again_is_refused(runtime: Runtime, booking_id: str) -> None:
-    """Confirming twice is refused by the guard, so the confirmation is queued once."""
-    from ais.errors import InvalidStateTransition
-
-    with pytest.raises(InvalidStateTransition):
-        await pay_and_confirm(runtime, booking_id)
+async def paying_again_is_refused(live: Live, user, booking_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Paying a confirmed booking again is refused, so the confirmation is queued once."""
+    response = await pay_through_checkout(live, user, booking_id)
+    assert response.status_code == 409 and response.json()["code"] == "BOOKING_CONFLICT", response.text
 
 
-async def test_smtp_down_retries_with_backoff_and_loses_nothing(client, runtime, settings):
+async def test_smtp_down_retries_with_backoff_and_loses_nothing(client, runtime, settings, pay_and_confirm):
     user = await new_user(client, runtime)
     booking = (await book(client, user, await new_flight(runtime))).json()
-    await pay_and_confirm(runtime, booking["id"])
+    await pay_and_confirm(user, booking["id"])
     sender = create_runtime(settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{_free_port()}"}))
     try:
         await send_due_messages(sender)
@@ -107,10 +106,10 @@ async def test_smtp_down_retries_with_backoff_and_loses_nothing(client, runtime,
     assert message.last_error and message.next_attempt_at > utcnow() + timedelta(seconds=20)
 
 
-async def test_without_smtp_embedded_mode_writes_eml_files(client, runtime, settings):
+async def test_without_smtp_embedded_mode_writes_eml_files(client, runtime, settings, pay_and_confirm):
     user = await new_user(client, runtime)
     booking = (await book(client, user, await new_flight(runtime))).json()
-    await pay_and_confirm(runtime, booking["id"])
+    await pay_and_confirm(user, booking["id"])
     async with runtime.session_factory() as session:  # only this booking's message is due now
         await session.execute(update(OutboxMessage).where(OutboxMessage.booking_id != uuid.UUID(booking["id"]))
                               .values(next_attempt_at=utcnow() + timedelta(days=1)))

@@ -24,16 +24,10 @@ from ais.runtime import Runtime
 from ais.wiring import create_runtime
 from tests import factories
 from tests.factories import book, new_flight, new_user
+from tests.fixtures.payment_flow import Live, booking_events, paid_booking
 from tests.fixtures.services import AIS_COMMAND, ais_environment
-from tests.payments.conftest import (
-    Live,
-    admin_refund,
-    booking_events,
-    cancel,
-    deliver_all,
-    paid_booking,
-)
 from tests.payments.sandbox.serving import reserve_socket, serve
+from tests.payments.support import admin_refund, cancel, deliver_all
 
 # The drill is worth nothing unless these hold rows.
 MUST_HAVE_ROWS = ("users", "bookings", "payments", "refunds", "ledger_entries", "audit_log", "stripe_events")

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.factories import book, new_flight, new_user
-from tests.payments.conftest import open_checkout, wait_for_status
+from tests.fixtures.payment_flow import open_checkout, wait_for_status
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None and not __import__("os").environ.get("CI"),

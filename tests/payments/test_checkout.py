@@ -7,13 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.factories import book, idempotency_key, new_flight, new_user
-from tests.payments.conftest import (
-    booking_events,
-    complete_checkout,
-    deliver,
-    open_checkout,
-    wait_for_status,
-)
+from tests.fixtures.payment_flow import booking_events, complete_checkout, deliver, open_checkout, wait_for_status
 
 
 async def test_happy_path_to_confirmed_with_one_charge(live_delivering, runtime):

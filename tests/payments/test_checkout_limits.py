@@ -13,19 +13,10 @@ from ais.bookings.models import Booking
 from ais.db.base import utcnow
 from ais.payments.tasks import expire_lapsed_checkouts
 from tests.factories import book, idempotency_key, new_flight
-from tests.payments.conftest import (
-    assert_error,
-    booking_events,
-    cancel,
-    complete_checkout,
-    deliver_all,
-    get_booking,
-    lapse_hold,
-    open_checkout,
-    passenger_user,
-)
+from tests.fixtures.payment_flow import booking_events, complete_checkout, open_checkout
 from tests.payments.provider_faults import app_with_provider
 from tests.payments.sandbox.serving import unused_url
+from tests.payments.support import assert_error, cancel, deliver_all, get_booking, lapse_hold, passenger_user
 
 
 async def test_three_payment_attempts_then_the_booking_must_be_rebooked(http, live, sdk, runtime):

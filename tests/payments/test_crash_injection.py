@@ -14,20 +14,16 @@ from ais.payments.gateway import ProviderUnavailable
 from ais.payments.refund_flow import retry_pending_refunds
 from ais.payments.stripe_gateway import StripeGateway
 from tests.factories import book, new_flight
-from tests.payments.conftest import (
+from tests.fixtures.payment_flow import booking_events, complete_checkout, deliver, open_checkout, paid_booking
+from tests.payments.support import (
     admin_refund,
     admin_user,
     assert_error,
     audit_actions,
-    booking_events,
     cancel,
-    complete_checkout,
-    deliver,
     entries,
     get_booking,
     ledger_of,
-    open_checkout,
-    paid_booking,
     passenger_user,
     payment_intent_of,
     refunds_at_provider,

@@ -13,17 +13,16 @@ from ais.bookings.tasks import complete_departed_flights
 from ais.db.base import utcnow
 from ais.flights.models import Flight, FlightStatus
 from tests.factories import new_flight
-from tests.payments.conftest import (
+from tests.fixtures.payment_flow import booking_events, paid_booking
+from tests.payments.support import (
     admin_refund,
     admin_user,
     assert_error,
-    booking_events,
     cancel,
     deliver_all,
     entries,
     get_booking,
     ledger_of,
-    paid_booking,
     passenger_user,
     payment_intent_of,
     refunds_at_provider,

@@ -6,21 +6,17 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import book, new_flight
-from tests.payments.conftest import (
+from tests.fixtures.payment_flow import booking_events, complete_checkout, deliver, open_checkout, paid_booking
+from tests.payments.support import (
     admin_refund,
     admin_user,
     audit_actions,
-    booking_events,
     close_dispute,
-    complete_checkout,
-    deliver,
     deliver_all,
     entries,
     get_booking,
     ledger_of,
-    open_checkout,
     open_dispute,
-    paid_booking,
     passenger_user,
     payment_intent_of,
     session_id_of,

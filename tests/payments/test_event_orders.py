@@ -22,19 +22,8 @@ from hypothesis import strategies as st
 
 from ais.wiring import create_runtime
 from tests.factories import book, new_flight, new_user
-from tests.payments.conftest import (
-    Live,
-    booking_events,
-    close_dispute,
-    complete_checkout,
-    deliver,
-    get_booking,
-    ledger_of,
-    open_checkout,
-    open_dispute,
-    payment_intent_of,
-    seats_left,
-)
+from tests.fixtures.payment_flow import Live, booking_events, complete_checkout, deliver, open_checkout
+from tests.payments.support import close_dispute, get_booking, ledger_of, open_dispute, payment_intent_of, seats_left
 
 if TYPE_CHECKING:
     from tests.factories import TestUser

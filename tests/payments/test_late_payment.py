@@ -9,20 +9,17 @@ from sqlalchemy import select
 
 from ais.notifications.models import OutboxMessage
 from tests.factories import book, new_flight, new_user
-from tests.payments.conftest import (
+from tests.fixtures.payment_flow import booking_events, complete_checkout, deliver, open_checkout
+from tests.payments.support import (
     admin_user,
     assert_error,
     audit_actions,
-    booking_events,
     cancel,
-    complete_checkout,
-    deliver,
     deliver_all,
     entries,
     get_booking,
     lapse_hold,
     ledger_of,
-    open_checkout,
     passenger_user,
     payment_intent_of,
     refunds_at_provider,
@@ -278,7 +275,7 @@ async def test_cancel_after_a_double_payment_refunds_the_charge_that_was_kept(ht
 async def test_admin_refund_after_a_double_payment(http, live, sdk, runtime):
     """Same double payment, its refund not yet confirmed by the provider: an admin refund takes
     what is left from the charge that was kept, and never more than that."""
-    from tests.payments.conftest import admin_refund
+    from tests.payments.support import admin_refund
 
     admin, user, _flight, booking, first, second = await two_sessions(http, live, sdk, runtime)
     await complete_checkout(http, first["checkoutUrl"])

@@ -17,7 +17,7 @@ from ais.payments.tasks import expire_lapsed_checkouts, retry_unprocessed_events
 from ais.runtime import Runtime
 from ais.wiring import create_runtime
 from tests.factories import book, idempotency_key, new_flight, new_user
-from tests.payments.conftest import booking_events, complete_checkout, open_checkout, wait_for_status
+from tests.fixtures.payment_flow import booking_events, complete_checkout, open_checkout, wait_for_status
 
 
 @pytest.fixture

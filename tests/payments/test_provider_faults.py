@@ -15,7 +15,6 @@ from ais.payments.gateway import ProviderUnavailable
 from ais.payments.models import Payment, PaymentStatus
 from ais.payments.stripe_gateway import StripeGateway
 from tests.factories import book, idempotency_key, new_flight
-from tests.payments.conftest import assert_error, cancel, get_booking, passenger_user, transitions
 from tests.payments.provider_faults import (
     GatedProxy,
     Stopwatch,
@@ -24,6 +23,7 @@ from tests.payments.provider_faults import (
     trickling_provider,
 )
 from tests.payments.sandbox.serving import unused_url
+from tests.payments.support import assert_error, cancel, get_booking, passenger_user, transitions
 
 PAY_ANSWERS_WITHIN_SECONDS = 15  # SPEC §10
 

@@ -9,19 +9,17 @@ import uuid
 import pytest
 
 from tests.factories import book, new_flight
-from tests.payments.conftest import (
+from tests.fixtures.payment_flow import booking_events, deliver, paid_booking
+from tests.payments.support import (
     admin_refund,
     admin_user,
     assert_error,
     audit_actions,
-    booking_events,
     cancel,
-    deliver,
     deliver_all,
     entries,
     get_booking,
     ledger_of,
-    paid_booking,
     passenger_user,
     payment_intent_of,
     refunds_at_provider,

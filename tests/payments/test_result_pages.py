@@ -12,9 +12,8 @@ from urllib.parse import urljoin
 
 import pytest
 
-from tests.bookings.payment_path import pay_and_confirm
 from tests.factories import idempotency_key, new_flight, new_user
-from tests.payments.conftest import complete_checkout, open_checkout
+from tests.fixtures.payment_flow import complete_checkout, open_checkout
 
 
 class _Page(HTMLParser):
@@ -88,9 +87,9 @@ async def test_result_page_names_the_booking_with_local_times_and_nothing_person
         assert personal not in html
 
 
-async def test_the_success_page_says_confirmed_once_it_is(client, runtime):
-    _, _, booking = await _booking(client, runtime)
-    await pay_and_confirm(runtime, booking["id"])
+async def test_the_success_page_says_confirmed_once_it_is(client, runtime, pay_and_confirm):
+    user, _, booking = await _booking(client, runtime)
+    await pay_and_confirm(user, booking["id"])
     html = (await client.get("/payments/success", params={"booking": booking["id"]})).text
     assert "Your booking is confirmed;" in html and booking["reference"] in html
 

@@ -9,7 +9,8 @@ import uuid
 import pytest
 
 from ais.payments.sandbox import sign_payload
-from tests.payments.conftest import assert_error, deliver, stored_event_count
+from tests.fixtures.payment_flow import deliver
+from tests.payments.support import assert_error, stored_event_count
 
 NOT_UTF8 = {
     "latin-1 text": '{"id": "evt_caf\u00e9", "type": "customer.created"}'.encode("latin-1"),

@@ -13,14 +13,11 @@ import pytest
 
 from ais.payments.sandbox import sign_payload
 from tests.factories import book, new_flight
-from tests.payments.conftest import (
+from tests.fixtures.payment_flow import booking_events, complete_checkout, deliver, open_checkout
+from tests.payments.support import (
     admin_user,
     assert_error,
-    booking_events,
-    complete_checkout,
-    deliver,
     get_booking,
-    open_checkout,
     passenger_user,
     stored_event,
     stored_event_count,

@@ -11,16 +11,13 @@ import httpx
 import pytest
 
 from tests.factories import book, new_flight
-from tests.payments.conftest import (
+from tests.fixtures.payment_flow import booking_events, complete_checkout, deliver, open_checkout
+from tests.payments.support import (
     admin_user,
-    booking_events,
     cancel,
-    complete_checkout,
-    deliver,
     entries,
     get_booking,
     ledger_of,
-    open_checkout,
     passenger_user,
     payment_intent_of,
     refunds_at_provider,

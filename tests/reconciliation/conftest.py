@@ -1,5 +1,5 @@
-"""The live AIS server (sandbox inside, webhook delivery off) of the payments suite, and a runtime in
-the test's event loop whose gateway talks to it: reconciliation runs in the test, the passenger and
+"""A runtime in the test's event loop whose gateway talks to the live AIS server (sandbox inside,
+webhook delivery off; `tests.fixtures.payment_flow`): reconciliation runs in the test, the passenger and
 the provider act over HTTP, and nothing delivers a webhook unless the test does."""
 
 from __future__ import annotations
@@ -10,11 +10,10 @@ import pytest
 
 from ais.runtime import Runtime
 from ais.wiring import create_runtime
-from tests.payments.conftest import http, live, sdk  # noqa: F401
 
 
 @pytest.fixture
-async def live_runtime(live) -> AsyncIterator[Runtime]:  # noqa: F811
+async def live_runtime(live) -> AsyncIterator[Runtime]:
     runtime = create_runtime(live.settings)
     yield runtime
     await runtime.close()

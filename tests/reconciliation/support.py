@@ -17,7 +17,7 @@ from ais.payments.models import Payment, ProviderEvent, Refund
 from ais.reconciliation.schemas import ReconciliationDetail, ReconciliationResult
 from ais.runtime import Runtime
 from tests.factories import TestUser, book, new_flight
-from tests.payments.conftest import complete_checkout, open_checkout
+from tests.fixtures.payment_flow import complete_checkout, open_checkout
 
 ACTOR = Actor.system("test_reconcile")
 RESULT_KEYS = {"correlationId", "startedAt", "completedAt", "dryRun", "scanned", "fixed", "failed", "skipped",

@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 from ais.bookings.rules import BookingStatus
 from ais.payments.gateway import Charge, CheckoutSession, PaymentIntent, ProviderRefund
 from ais.payments.models import PaymentStatus
-from ais.reconciliation.repository import Candidate, Current, LedgerView
-from ais.reconciliation.service import ProviderView, decide
+from ais.reconciliation.rules import Candidate, Current, LedgerView, ProviderView, decide
 
 PAYMENT = uuid.uuid4()
 

@@ -21,7 +21,7 @@ from ais.reconciliation.cli import _print_tables
 from ais.reconciliation.schemas import ReconciliationRequest
 from ais.reconciliation.service import reconcile
 from tests.factories import new_user
-from tests.payments.conftest import wait_for_status
+from tests.fixtures.payment_flow import wait_for_status
 from tests.reconciliation.support import ACTOR, RESULT_KEYS, checkout_paid_at_provider, snapshot
 
 DETAIL_KEYS = {"paymentId", "bookingId", "bookingReference", "outcome", "action", "actions", "reason", "retryable",

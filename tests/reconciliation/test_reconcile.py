@@ -14,7 +14,7 @@ from ais.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from ais.reconciliation.service import reconcile
 from ais.wiring import create_runtime
 from tests.factories import book, new_flight, new_user
-from tests.payments.conftest import booking_events, deliver, open_checkout, paid_booking, wait_for_status
+from tests.fixtures.payment_flow import booking_events, deliver, open_checkout, paid_booking, wait_for_status
 from tests.payments.sandbox.serving import unused_url
 from tests.reconciliation.support import (
     ACTOR,

@@ -131,3 +131,11 @@ async def seed_demo(session: AsyncSession, *, days: int = 30, start: date | None
                 })
     await repository.insert_flights(session, flights, cabins)
     return len(flights)
+
+
+async def seed_demo_if_empty(session: AsyncSession, *, days: int = 30) -> int | None:
+    """`seed_demo` into a database without flights (what `ais serve` does on start in embedded
+    mode); None, touching nothing (not even the airports), when any flight exists."""
+    if await repository.any_flight_exists(session):
+        return None
+    return await seed_demo(session, days=days)

@@ -1,4 +1,4 @@
-"""`ais reconcile [--dry-run] [--json]` (SPEC §11): what the `reconcile` command in `ais.cli` runs.
+"""`ais reconcile [--dry-run] [--json]` (SPEC §11): what the `reconcile` command in `ais.cli.payment_commands` runs.
 
 A progress bar over the payments (stderr), then a summary table — or, with `--json`, exactly the
 result body on stdout. Structured log lines go to stderr, so `--json` output stays parseable.
@@ -21,7 +21,9 @@ from rich.text import Text
 from ais.audit.service import Actor
 from ais.config import Settings
 from ais.ops.correlation import new_correlation_id, set_correlation_id
+from ais.ops.logging import configure_logging
 from ais.reconciliation.schemas import ReconciliationResult
+from ais.reconciliation.service import reconcile
 from ais.runtime import Runtime
 
 ACTOR = Actor.system("cli")
@@ -40,8 +42,6 @@ class _CurrentStderr:
 
 
 def _logs_to_stderr(level: str) -> None:
-    from ais.ops.logging import configure_logging
-
     configure_logging(level)
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()))  # type: ignore[arg-type]
     for handler in logging.getLogger().handlers:
@@ -52,8 +52,6 @@ def _logs_to_stderr(level: str) -> None:
 def reconcile_command(settings: Settings, *, dry_run: bool, as_json: bool, run: Runner, out: Console,
                       err: Console) -> int:
     """Run reconciliation once and print it; the exit code."""
-    from ais.reconciliation.service import reconcile
-
     _logs_to_stderr(settings.log_level)
     correlation_id = new_correlation_id()
     set_correlation_id(correlation_id)  # asyncio.run copies this context into the run

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select
@@ -15,48 +14,15 @@ from ais.bookings.models import Booking
 from ais.bookings.rules import BookingStatus
 from ais.ledger.models import LedgerEntry, LedgerEntryType
 from ais.payments.models import Payment, PaymentStatus
+from ais.reconciliation.rules import Candidate, Current, LedgerView
 
 _REFUNDS = (LedgerEntryType.REFUND, LedgerEntryType.PARTIAL_REFUND)
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A payment to compare, as read before any provider call (no ORM object kept around)."""
-
-    payment_id: uuid.UUID
-    booking_id: uuid.UUID
-    booking_reference: str
-    checkout_session_id: str
-    payment_intent_id: str | None
-    status: PaymentStatus
-    amount_minor: int
-    currency: str
-    booking_status: BookingStatus
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerView:
-    """What the ledger holds about one payment."""
-
-    charge: tuple[int, str] | None  # (amount, currency) of the CHARGE entry of its PaymentIntent
-    refund_ids: frozenset[str]  # provider refund ids already recorded (refund or partial_refund)
-    dispute_recorded: bool  # a dispute entry exists for its charge
-
-
-@dataclass(frozen=True, slots=True)
-class Current:
-    """The payment and booking as they are now (read in the transaction that decides)."""
-
-    payment_status: PaymentStatus
-    payment_intent_id: str | None
-    booking_status: BookingStatus
 
 
 async def candidates(session: AsyncSession, *, since: datetime, booking_ids: Collection[uuid.UUID] | None = None,
                      batch: int = 500) -> list[Candidate]:
     """Pending payments, and payments updated since `since` (captured, failed or refunded lately:
-    their refunds or disputes may be missing) — the same rule as
-    `ais.payments.repository.payments_to_reconcile`, but every one of them, oldest first, read in
+    their refunds or disputes may be missing) — every one of them, oldest first, read in
     keyset batches. A payment that never got a Checkout Session has nothing to compare.
     `booking_ids` narrows it to those bookings' payments."""
     found: list[Candidate] = []

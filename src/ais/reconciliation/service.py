@@ -5,9 +5,10 @@ failure or refund the provider made may never have reached us as a webhook. For 
 provider is asked **outside any transaction** (the Checkout Session while the payment is pending or
 has no PaymentIntent; then the PaymentIntent, its Charge and refunds), up to `CONCURRENCY` payments
 at once; then, in one short transaction with the booking locked, our side is read again and
-`decide` says what is missing. What is missing is applied through the very settlement functions the
-webhook uses (`ais.payments.settlement`), so a webhook that arrives afterwards adds nothing (ledger
-rows are unique per provider object) and one that arrived meanwhile leaves nothing to do.
+`decide` (`ais.reconciliation.rules`, the pure decision) says what is missing. What is missing is
+applied through the very settlement functions the webhook uses (`ais.payments.settlement`), so a
+webhook that arrives afterwards adds nothing (ledger rows are unique per provider object) and one
+that arrived meanwhile leaves nothing to do.
 
 - provider paid, our ledger has no charge → `apply_capture` (`record_capture`: paid, ticketed; or,
   as for a late webhook, a late payment / automatic refund);
@@ -25,8 +26,9 @@ takes no lock and writes nothing (no ledger row, status, audit entry, refund or 
 runs the same `decide` and reports in `fixed` what a real run would fix, with `would_…` actions and
 outcome `would_fix`, so a dry run and the real run after it give the same numbers.
 
-This is a job-shaped service (like the webhook processor): it owns its transactions, one per
-payment, because provider calls must never happen inside one. A real run writes one
+This is a job-shaped service (like the webhook processor): it opens its own units of work, one
+per payment (plus one to read the candidates and one for the run's audit entry), because provider
+calls must never happen inside a transaction. A real run writes one
 `reconciliation.run` audit entry, plus `payment.reconciled` on each booking it fixed (in that fix's
 transaction). Safe to run twice at once: bookings are locked and ledger rows are unique.
 """
@@ -36,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -49,7 +51,6 @@ from ais.db.base import utcnow
 from ais.db.errors import is_transient_database_error
 from ais.db.unit_of_work import UnitOfWork
 from ais.errors import AISError
-from ais.money import MoneyError, format_amount
 from ais.ops.correlation import current_correlation_id
 from ais.payments import repository as payments_repository
 from ais.payments import settlement
@@ -57,14 +58,13 @@ from ais.payments.gateway import (
     Charge,
     CheckoutSession,
     PaymentGateway,
-    PaymentIntent,
     ProviderRefund,
     ProviderRejected,
     ProviderUnavailable,
 )
 from ais.payments.models import PaymentStatus
 from ais.reconciliation import repository
-from ais.reconciliation.repository import Candidate, Current, LedgerView
+from ais.reconciliation.rules import Candidate, Current, Plan, Problem, ProviderView, decide
 from ais.reconciliation.schemas import Outcome, ReconciliationDetail, ReconciliationResult
 from ais.runtime import Runtime
 
@@ -73,164 +73,8 @@ _log = structlog.get_logger("ais.reconciliation")
 DEFAULT_WINDOW = timedelta(days=7)
 BREAKER_AFTER = 5  # provider unreachable this many times in a row: stop asking for this run
 CONCURRENCY = 8  # provider reads in flight at once (Stripe allows far more; each read takes ~100-300 ms)
-FAILED_INTENT = frozenset({"requires_payment_method", "canceled"})
-
 Progress = Callable[[int, int], None]
 """Called with (done, total): once with (0, total) before the first payment, then after each."""
-
-APPLY_CAPTURE, APPLY_FAILURE, APPLY_REFUNDS = "apply_capture", "apply_failure", "apply_refunds"
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderView:
-    checkout: CheckoutSession | None  # not asked for a settled payment whose PaymentIntent we hold
-    intent: PaymentIntent | None
-    charge: Charge | None
-    refunds: list[ProviderRefund]
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    code: str
-    message: str
-    ours: dict[str, Any] | None = None
-    provider: dict[str, Any] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.ours is not None:
-            body["ours"] = self.ours
-        if self.provider is not None:
-            body["provider"] = self.provider
-        return body
-
-
-@dataclass(frozen=True, slots=True)
-class Capture:
-    payment_intent_id: str
-    charge_id: str | None
-    amount: int
-    currency: str
-
-
-@dataclass
-class Plan:
-    """What our records miss of what the provider reports, and what disagrees beyond fixing."""
-
-    capture: Capture | None = None
-    failure: str | None = None  # the reason recorded on the booking
-    refunds: list[ProviderRefund] = field(default_factory=list)
-    charge_amount: int = 0  # what the refunds are measured against (full or partial)
-    problems: list[Problem] = field(default_factory=list)
-    note: str = "in agreement with the provider"
-
-    @property
-    def actions(self) -> list[str]:
-        return ([APPLY_CAPTURE] if self.capture else []) + ([APPLY_FAILURE] if self.failure else []) + (
-            [APPLY_REFUNDS] if self.refunds else [])
-
-    def reason(self) -> str:
-        parts = [problem.message for problem in self.problems]
-        if self.capture:
-            parts.append("the provider captured the payment; our ledger has no charge (missed webhook)")
-        if self.failure:
-            parts.append(f"{self.failure} at the provider; our payment is still pending")
-        if self.refunds:
-            parts.append(f"{len(self.refunds)} refund(s) at the provider missing from our ledger")
-        return "; ".join(parts) or self.note
-
-
-def _money(amount: int, currency: str) -> dict[str, Any]:
-    try:
-        shown = format_amount(amount, currency)
-    except MoneyError:
-        shown = str(amount)  # a currency we do not know: minor units as they are
-    return {"amount": shown, "currency": currency}
-
-
-def decide(candidate: Candidate, now: Current, view: ProviderView, ledger: LedgerView) -> Plan:
-    """What to do about one payment (no I/O): the same decision for a dry and a real run."""
-    plan = Plan()
-    checkout, intent = view.checkout, view.intent
-    if now.payment_status != candidate.status:
-        plan.note = "changed while being reconciled (a webhook came in): compared again next run"
-        return plan  # what the provider said was read before that change
-    metadata = checkout.metadata if checkout is not None else intent.metadata if intent is not None else {}
-    claimed = metadata.get("paymentId")
-    if claimed and claimed != str(candidate.payment_id):
-        plan.problems.append(Problem("metadata_mismatch", "the Checkout Session belongs to another payment",
-                                     ours={"paymentId": str(candidate.payment_id)}, provider={"paymentId": claimed}))
-        return plan
-    if (checkout is not None and now.payment_intent_id and checkout.payment_intent_id
-            and now.payment_intent_id != checkout.payment_intent_id):
-        plan.problems.append(Problem("payment_intent_mismatch", "the session's PaymentIntent is not the one we hold",
-                                     ours={"paymentIntentId": now.payment_intent_id},
-                                     provider={"paymentIntentId": checkout.payment_intent_id}))
-        return plan
-    session_status = checkout.status if checkout is not None else None
-    settled = now.payment_status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED,
-                                     PaymentStatus.PARTIALLY_REFUNDED)
-    if settled and (intent is None or intent.status != "succeeded"):
-        plan.problems.append(Problem(
-            "status_mismatch", f"our payment is {now.payment_status.value} but the provider holds no captured "
-                               f"PaymentIntent ({intent.status if intent else 'none'})"))
-        return plan
-    if intent is None:
-        if checkout is not None and checkout.payment_status == "paid":
-            plan.problems.append(Problem("provider_inconsistent", "the session is paid but has no PaymentIntent"))
-        elif now.payment_status == PaymentStatus.PENDING and session_status == "expired":
-            plan.failure = "checkout expired"
-        elif now.payment_status == PaymentStatus.PENDING:
-            plan.note = "checkout still open at the provider"
-        return plan
-
-    if intent.status != "succeeded":
-        if now.payment_status != PaymentStatus.PENDING:
-            return plan
-        if intent.status in FAILED_INTENT and (intent.latest_charge_id or session_status == "expired"):
-            plan.failure = "asynchronous payment failed" if session_status == "complete" else (
-                "checkout expired" if session_status == "expired" else "payment declined")
-        elif session_status == "expired":
-            plan.failure = "checkout expired"
-        else:
-            plan.note = f"payment {intent.status} at the provider"
-        return plan
-
-    amount, currency = intent.amount_received, intent.currency.upper()
-    provider_money = _money(amount, currency)
-    if ledger.charge is None:
-        if currency != candidate.currency:
-            plan.problems.append(Problem("currency_mismatch", "the provider captured another currency",
-                                         ours=_money(candidate.amount_minor, candidate.currency),
-                                         provider=provider_money))
-        elif amount != candidate.amount_minor:
-            plan.problems.append(Problem("amount_mismatch", "the provider captured another amount",
-                                         ours=_money(candidate.amount_minor, candidate.currency),
-                                         provider=provider_money))
-        else:
-            plan.capture = Capture(intent.id, intent.latest_charge_id, amount, currency)
-    elif ledger.charge != (amount, currency):
-        plan.problems.append(Problem("ledger_mismatch", "our ledger's charge differs from the provider's capture",
-                                     ours=_money(*ledger.charge), provider=provider_money))
-    elif now.payment_status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
-        plan.problems.append(Problem("status_mismatch",
-                                     f"the ledger holds the charge but the payment is {now.payment_status.value}"))
-
-    charged = ledger.charge is not None or plan.capture is not None
-    missing = [r for r in view.refunds if r.status == "succeeded" and r.id not in ledger.refund_ids]
-    if missing and charged:
-        plan.refunds = list(view.refunds)  # as the webhook passes them: every refund of the intent
-        plan.charge_amount = (view.charge.amount_captured or view.charge.amount) if view.charge else amount
-    elif missing:
-        plan.problems.append(Problem("refunds_without_charge",
-                                     "the provider refunded money our ledger never recorded as charged",
-                                     provider={"refunds": [r.id for r in missing]}))
-    if view.charge is not None and view.charge.disputed and not ledger.dispute_recorded:
-        plan.problems.append(Problem("dispute_not_recorded",
-                                     "the charge is disputed at the provider but the ledger has no dispute; "
-                                     "replay its charge.dispute.* event (the gateway exposes no dispute object)",
-                                     provider={"chargeId": view.charge.id}))
-    return plan
 
 
 async def fetch(gateway: PaymentGateway, candidate: Candidate) -> ProviderView:
@@ -389,8 +233,8 @@ async def reconcile(runtime: Runtime, *, dry_run: bool, actor: Actor, window: ti
     correlation_id = current_correlation_id()
     started_at = utcnow()
     with structlog.contextvars.bound_contextvars(correlation_id=correlation_id, reconciliation_dry_run=dry_run):
-        async with runtime.session_factory() as session:
-            todo = await repository.candidates(session, since=started_at - window, booking_ids=booking_ids)
+        async with UnitOfWork(runtime) as uow:  # a read: committing it changes nothing
+            todo = await repository.candidates(uow.session, since=started_at - window, booking_ids=booking_ids)
         _log.info("reconciliation_started", payments=len(todo), actor=actor.label)
         if progress is not None:
             progress(0, len(todo))
@@ -428,14 +272,13 @@ async def _audit_run(runtime: Runtime, actor: Actor, result: ReconciliationResul
     def ids(outcome: str) -> list[str]:
         return [str(d.payment_id) for d in result.details if d.outcome == outcome][:200]
 
-    async with runtime.session_factory() as session:
-        audit.record(session, actor, action="reconciliation.run", resource_type="reconciliation",
+    async with UnitOfWork(runtime) as uow:
+        audit.record(uow.session, actor, action="reconciliation.run", resource_type="reconciliation",
                      resource_id=result.correlation_id[:64],
                      changes={"scanned": result.scanned, "fixed": result.fixed, "failed": result.failed,
                               "skipped": result.skipped, "fixedPayments": ids("fixed"),
                               "failedPayments": ids("failed")})
-        await session.commit()
 
 
-__all__ = ["BREAKER_AFTER", "CONCURRENCY", "DEFAULT_WINDOW", "Progress", "ask_provider", "decide", "fetch",
-           "reconcile", "settle"]
+__all__ = ["BREAKER_AFTER", "CONCURRENCY", "DEFAULT_WINDOW", "Progress", "ask_provider", "fetch", "reconcile",
+           "settle"]

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import stripe
 
-from tests.payments.sandbox.conftest import SECRET_KEY, RunningSandbox, eventually, pay, session_params
+from tests.payments.sandbox.support import SECRET_KEY, RunningSandbox, eventually, pay, session_params
 
 
 @pytest.mark.parametrize(("currency", "amount"), [("sar", 123450), ("jpy", 15000), ("kwd", 12345)])

@@ -11,7 +11,8 @@ import httpx
 import stripe
 
 from ais.payments.sandbox import DeliveryPolicy
-from tests.payments.sandbox.conftest import (
+from tests.payments.sandbox.serving import unused_url
+from tests.payments.sandbox.support import (
     SECRET_KEY,
     WEBHOOK_SECRET,
     Receiver,
@@ -19,7 +20,6 @@ from tests.payments.sandbox.conftest import (
     eventually,
     paid_session,
 )
-from tests.payments.sandbox.serving import unused_url
 
 PAID_EVENTS = {"charge.succeeded", "payment_intent.succeeded", "checkout.session.completed"}
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 import stripe
 
-from tests.payments.sandbox.conftest import RunningSandbox, paid_session
+from tests.payments.sandbox.support import RunningSandbox, paid_session
 
 
 async def open_dispute(client: stripe.StripeClient, charge_id: str) -> stripe.Dispute:

@@ -7,7 +7,7 @@ import pytest
 import stripe
 
 from ais.payments.sandbox import API_VERSION
-from tests.payments.sandbox.conftest import RunningSandbox, paid_session
+from tests.payments.sandbox.support import RunningSandbox, paid_session
 
 
 async def test_events_have_stripes_shape(client: stripe.StripeClient, sandbox: RunningSandbox,

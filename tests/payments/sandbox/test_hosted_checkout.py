@@ -6,7 +6,7 @@ import httpx
 import pytest
 import stripe
 
-from tests.payments.sandbox.conftest import RunningSandbox, paid_session, pay, session_params
+from tests.payments.sandbox.support import RunningSandbox, paid_session, pay, session_params
 
 
 async def event_types(client: stripe.StripeClient) -> list[str]:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import stripe
 
-from tests.payments.sandbox.conftest import SECRET_KEY, RunningSandbox, paid_session, session_params
+from tests.payments.sandbox.support import SECRET_KEY, RunningSandbox, paid_session, session_params
 
 
 def key() -> str:

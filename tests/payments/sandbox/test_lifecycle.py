@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from ais.payments.sandbox import create_sandbox_app, sandbox_of
-from tests.payments.sandbox.conftest import FAST, SECRET_KEY, WEBHOOK_SECRET, session_params
+from tests.payments.sandbox.support import FAST, SECRET_KEY, WEBHOOK_SECRET, session_params
 
 
 def form(params: dict[str, Any], prefix: str = "") -> dict[str, str]:

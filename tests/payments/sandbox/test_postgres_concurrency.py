@@ -18,7 +18,7 @@ import stripe
 
 from ais.payments.sandbox import repository
 from ais.payments.sandbox.store import Store
-from tests.payments.sandbox.conftest import RunningSandbox, paid_session, pay, session_params
+from tests.payments.sandbox.support import RunningSandbox, paid_session, pay, session_params
 
 pytestmark = pytest.mark.postgres_only
 

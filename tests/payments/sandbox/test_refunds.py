@@ -8,7 +8,7 @@ import httpx
 import pytest
 import stripe
 
-from tests.payments.sandbox.conftest import RunningSandbox, paid_session, session_params
+from tests.payments.sandbox.support import RunningSandbox, paid_session, session_params
 
 
 async def test_partial_then_full_refund(client: stripe.StripeClient, sandbox: RunningSandbox,

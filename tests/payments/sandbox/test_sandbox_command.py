@@ -24,9 +24,9 @@ import stripe
 from ais.app import create_app
 from ais.config import Settings
 from tests.factories import book, new_flight, new_user
-from tests.payments.conftest import open_checkout, wait_for_status
-from tests.payments.sandbox.conftest import SECRET_KEY, WEBHOOK_SECRET, Receiver, eventually, session_params
+from tests.fixtures.payment_flow import open_checkout, wait_for_status
 from tests.payments.sandbox.serving import reserve_socket, serve, unused_url
+from tests.payments.sandbox.support import SECRET_KEY, WEBHOOK_SECRET, Receiver, eventually, session_params
 
 AIS = str(Path(sys.executable).with_name("ais"))
 # What the machine running the suite exports must not leak into the command's settings.

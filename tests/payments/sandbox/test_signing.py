@@ -10,7 +10,7 @@ import pytest
 import stripe
 
 from ais.payments.sandbox import sign_payload
-from tests.payments.sandbox.conftest import WEBHOOK_SECRET
+from tests.payments.sandbox.support import WEBHOOK_SECRET
 
 PAYLOAD = json.dumps({"id": "evt_1", "object": "event", "type": "charge.succeeded",
                       "data": {"object": {"id": "ch_1", "object": "charge", "description": "رحلة الرياض"}}},

@@ -1,0 +1,200 @@
+"""`ais serve`, `ais worker`, `ais scheduler`: the long-running processes (the API under uvicorn;
+the periodic jobs' runner). SIGTERM stops them gracefully."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+from typing import Annotated
+
+import typer
+
+from ais.cli.command import (
+    CONFIGURATION_ERROR,
+    _fail,
+    _migrate,
+    _run,
+    _settings,
+    _settings_reaching_the_server,
+    _shown_url,
+    app,
+    err,
+    out,
+)
+from ais.config import get_settings
+from ais.db.unit_of_work import UnitOfWork
+from ais.flights.seed import seed_demo_if_empty
+from ais.ops import metrics_dir, running_server
+from ais.ops.logging import configure_logging
+from ais.runtime import Runtime
+
+
+class _Stopped(Exception):
+    """SIGTERM arrived: stop gracefully, clean up, exit 0."""
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail in one line when the address cannot be listened on, before anything is printed or migrated."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise _fail(
+                    f"Port {port} on {host} is already in use (another `ais serve`?): stop it, or choose "
+                    f'another port: `ais serve --port 9000` (`make run ARGS="--port 9000"`).',
+                    CONFIGURATION_ERROR,
+                ) from None
+            raise _fail(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.", CONFIGURATION_ERROR) from None
+
+
+def _raise_stopped(_signal: int, _frame: object) -> None:
+    raise _Stopped
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+    no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not seed an empty database.")] = False,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not run the periodic jobs in process (run `ais worker`).")
+    ] = False,
+) -> None:
+    """Run the API.
+
+    Embedded mode (not production) applies the migrations first and, when the database has
+    no flights, seeds the demo airports and a month of flights. Production never migrates
+    on start: run `ais db upgrade` as a deployment step.
+    """
+    settings = _settings()
+    _check_port(host, port)
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a comparison
+    shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host
+    base_url = f"http://{shown_host}:{port}"
+    # Worker processes read the environment: what they must agree on goes there.
+    if not settings.is_production and not settings.public_base_url_is_set:
+        # Links the server builds for itself (sandbox checkout, webhook delivery) use the port it listens on.
+        os.environ["PUBLIC_BASE_URL"] = base_url
+    if no_worker:
+        os.environ["RUN_JOBS_IN_PROCESS"] = "false"
+    get_settings.cache_clear()
+    settings = _settings()
+    metrics_dir.prepare(settings.ais_data_dir / "metrics" / f"serve-{port}")
+
+    if not settings.is_production:
+        with err.status(f"Applying migrations to {_shown_url(settings.effective_database_url)} …"):
+            _migrate(settings)
+        err.print(f"Migrations applied to {_shown_url(settings.effective_database_url)}.")
+        if not no_demo:
+            created = _run(settings, _seed_if_empty)
+            if created is not None:
+                err.print(f"Seeded demo data: [bold]{created}[/] flights.")
+
+    configure_logging(settings.log_level, production=settings.is_production)
+    if not settings.is_production:
+        running_server.announce(settings.ais_data_dir, settings.public_base_url.rstrip("/"))
+    out.print(f"AIS ({settings.ais_env}) on {base_url} — API docs: [bold cyan]{base_url}/docs[/]", soft_wrap=True)
+    previous = signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        _uvicorn(host, port, workers)
+    except _Stopped:
+        pass  # uvicorn finished the requests in flight, then re-raised SIGTERM for us
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if not settings.is_production:
+            running_server.withdraw(settings.ais_data_dir)
+
+
+def _uvicorn(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "ais.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,  # the app writes one log line per request itself
+        log_config=None,  # keep the logging configured above (and by create_app in each worker)
+        timeout_graceful_shutdown=20,
+        # X-Forwarded-For is trusted only from FORWARDED_ALLOW_IPS, which the app applies itself
+        # (uvicorn's default would trust loopback); no `server: uvicorn` banner.
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+async def _seed_if_empty(runtime: Runtime) -> int | None:
+    async with UnitOfWork(runtime) as uow:
+        return await seed_demo_if_empty(uow.session)
+
+
+# --- periodic jobs ----------------------------------------------------------------------
+
+
+def _run_job_runner(metrics_port: int | None) -> None:
+    settings = _settings_reaching_the_server()
+    # Each job runner process keeps its metrics apart from the server's; a killed one's are removed.
+    parent = settings.ais_data_dir / "metrics"
+    metrics_dir.remove_stale(parent, "worker-")
+    own = metrics_dir.prepare(parent / f"worker-{os.getpid()}")
+
+    # Only now, after `metrics_dir.prepare`: prometheus_client picks its multiprocess mode when it
+    # is first imported (the job runner and the HTTP app import it through ais.ops.metrics).
+    from ais.app import _init_sentry
+    from ais.jobs.runner import run_scheduler  # (after prepare, as above)
+    from ais.ops import metrics  # (after prepare, as above)
+
+    configure_logging(settings.log_level, production=settings.is_production)
+    _init_sentry(settings)
+    if settings.jobs_in_process:
+        err.print(
+            "Note: in this mode `ais serve` already runs the periodic jobs in process; "
+            "a separate job runner is meant for production (or `ais serve --no-worker`).",
+            style="yellow",
+        )
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(metrics_port, registry=metrics.registry())
+        except OSError as exc:
+            raise _fail(f"Cannot serve metrics on port {metrics_port}: {exc.strerror or exc}.",
+                        CONFIGURATION_ERROR) from None
+    try:
+        _run(settings, run_scheduler)
+    finally:
+        metrics.process_exiting()
+        import shutil
+
+        shutil.rmtree(own, ignore_errors=True)
+
+
+MetricsPort = Annotated[
+    int | None, typer.Option("--metrics-port", min=1, max=65535, help="Serve this process's metrics on this port.")
+]
+
+
+@app.command()
+def worker(metrics_port: MetricsPort = None) -> None:
+    """Run the background jobs until SIGTERM: hold expiry, lapsed checkouts, webhook retries,
+    pending refunds, e-mails, departures, cleanup, daily reconciliation.
+
+    Run one per deployment next to `ais serve --no-worker`. On SIGTERM/SIGINT the job that is
+    running finishes first.
+    """
+    _run_job_runner(metrics_port)
+
+
+@app.command()
+def scheduler(metrics_port: MetricsPort = None) -> None:
+    """The same as `ais worker` (kept for deployments that name it so)."""
+    _run_job_runner(metrics_port)
