@@ -1,4 +1,4 @@
-"""The `ais` command: serve the API, run the periodic jobs, migrate, seed, manage admins,
+"""The `ais` command: serve the API, run the job worker, inspect the job queue, migrate, seed, manage admins,
 reconcile payments, back up and restore the database.
 
 Every command reads the same settings as the server (`ais.config.get_settings`), so a refused
@@ -268,7 +268,7 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
     no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not seed an empty database.")] = False,
     no_worker: Annotated[
-        bool, typer.Option("--no-worker", help="Do not run the periodic jobs in process (run `ais worker`).")
+        bool, typer.Option("--no-worker", help="Run no job worker in this server (run `ais worker`s).")
     ] = False,
 ) -> None:
     """Run the API.
@@ -353,70 +353,6 @@ async def _seed_if_empty(runtime: Runtime) -> int | None:
         created = await seed_demo(session)
         await session.commit()
         return created
-
-
-# --- periodic jobs ----------------------------------------------------------------------
-
-
-def _run_job_runner(metrics_port: int | None) -> None:
-    from ais.ops import metrics_dir
-
-    settings = _settings_reaching_the_server()
-    # Each job runner process keeps its metrics apart from the server's; a killed one's are removed.
-    parent = settings.ais_data_dir / "metrics"
-    metrics_dir.remove_stale(parent, "worker-")
-    own = metrics_dir.prepare(parent / f"worker-{os.getpid()}")
-
-    from ais.app import _init_sentry
-    from ais.jobs.runner import run_scheduler
-    from ais.ops import metrics
-    from ais.ops.logging import configure_logging
-
-    configure_logging(settings.log_level, production=settings.is_production)
-    _init_sentry(settings)
-    if settings.jobs_in_process:
-        err.print(
-            "Note: in this mode `ais serve` already runs the periodic jobs in process; "
-            "a separate job runner is meant for production (or `ais serve --no-worker`).",
-            style="yellow",
-        )
-    if metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        try:
-            start_http_server(metrics_port, registry=metrics.registry())
-        except OSError as exc:
-            raise _fail(f"Cannot serve metrics on port {metrics_port}: {exc.strerror or exc}.",
-                        CONFIGURATION_ERROR) from None
-    try:
-        _run(settings, run_scheduler)
-    finally:
-        metrics.process_exiting()
-        import shutil
-
-        shutil.rmtree(own, ignore_errors=True)
-
-
-MetricsPort = Annotated[
-    int | None, typer.Option("--metrics-port", min=1, max=65535, help="Serve this process's metrics on this port.")
-]
-
-
-@app.command()
-def worker(metrics_port: MetricsPort = None) -> None:
-    """Run the background jobs until SIGTERM: hold expiry, lapsed checkouts, webhook retries,
-    pending refunds, e-mails, departures, cleanup, daily reconciliation.
-
-    Run one per deployment next to `ais serve --no-worker`. On SIGTERM/SIGINT the job that is
-    running finishes first.
-    """
-    _run_job_runner(metrics_port)
-
-
-@app.command()
-def scheduler(metrics_port: MetricsPort = None) -> None:
-    """The same as `ais worker` (kept for deployments that name it so)."""
-    _run_job_runner(metrics_port)
 
 
 # --- reconciliation ---------------------------------------------------------------------
@@ -642,3 +578,9 @@ def sandbox(
                            announce=lambda line: out.print(line, markup=False))
     except SandboxCommandError as exc:
         raise _fail(str(exc), exc.exit_code) from None
+
+
+# The job commands (`ais worker`, `ais scheduler`, `ais jobs`, `ais jobs retry`) live with the jobs.
+from ais.jobs.cli import register as _register_job_commands  # noqa: E402 - needs this module's helpers defined
+
+_register_job_commands(app)
