@@ -85,6 +85,9 @@ def test_models_and_migrations_agree(scratch: Settings) -> None:
             diff = compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()
+    # procrastinate's own tables (PostgreSQL) are its schema, applied by the job_queue revision.
+    diff = [change for change in diff
+            if not (change[0] == "remove_table" and change[1].name.startswith("procrastinate_"))]
     assert not diff, (
         "the models differ from the migrations (while pre-release: `make migration`):\n" + pformat(diff)
     )

@@ -11,6 +11,7 @@ from ais.audit.service import Actor
 from ais.bookings import repository, ticketing
 from ais.bookings.rules import BookingStatus
 from ais.bookings.service import transition
+from ais.db.unit_of_work import UnitOfWork
 from ais.ledger import repository as ledger
 from ais.ledger.models import LedgerEntryType
 from ais.runtime import Runtime
@@ -19,7 +20,8 @@ SYSTEM = Actor.system("test_payment")
 
 
 async def pay_and_confirm(runtime: Runtime, booking_id: str | uuid.UUID) -> None:
-    async with runtime.session_factory() as session:
+    async with UnitOfWork(runtime) as uow:  # its e-mail's job is deferred after the commit
+        session = uow.session
         booking = await repository.booking_with_details(session, uuid.UUID(str(booking_id)))
         assert booking is not None
         await transition(session, booking, BookingStatus.PENDING, reason="checkout opened", actor=SYSTEM)
@@ -29,4 +31,3 @@ async def pay_and_confirm(runtime: Runtime, booking_id: str | uuid.UUID) -> None
                                   provider_object_id=charge_id, charge_id=charge_id)
         await ticketing.mark_paid(session, booking, actor=SYSTEM, reason="payment succeeded")
         await ticketing.confirm(session, booking, actor=SYSTEM)
-        await session.commit()

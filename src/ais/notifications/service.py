@@ -9,7 +9,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.db.base import utcnow
-from ais.db.unit_of_work import after_commit
+from ais.db.unit_of_work import after_commit, unit_of_work_of
 from ais.db.upsert import insert_if_absent
 from ais.notifications.caps import may_queue
 from ais.notifications.models import MessageStatus, OutboxMessage
@@ -43,10 +43,18 @@ async def queue(session: AsyncSession, notice: BookingNotice) -> None:
         "subject": message.subject, "body_text": message.text, "body_html": message.html,
         "status": MessageStatus.PENDING.value, "attempts": 0, "next_attempt_at": utcnow(), "created_at": utcnow(),
     }, ["dedupe_key"])
-    if inserted:
+    if inserted and _in_a_unit_of_work(session):
         # Sent right after the commit (within about a second); the sweep catches a process that
-        # died between the commit and this defer.
+        # died between the commit and this defer (and a message queued outside a unit of work).
         async def send(runtime: Runtime) -> None:
             await defer_sending(runtime, message_id)
 
         after_commit(session, send, key=(SEND_EMAIL, message_id))
+
+
+def _in_a_unit_of_work(session: AsyncSession) -> bool:
+    try:
+        unit_of_work_of(session)
+    except RuntimeError:
+        return False  # a command still on its own session (reconciliation): the sweep sends it
+    return True
