@@ -38,7 +38,15 @@ BEGIN
         EXECUTE 'DROP FUNCTION IF EXISTS ' || r.signature || ' CASCADE';
     END LOOP;
 END $$;
-DROP TYPE IF EXISTS procrastinate_job_to_defer_v, procrastinate_job_event_type, procrastinate_job_status CASCADE;
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+             WHERE n.nspname = current_schema() AND t.typname LIKE 'procrastinate\_%' AND t.typtype IN ('e', 'c')
+    LOOP
+        EXECUTE 'DROP TYPE IF EXISTS ' || quote_ident(r.typname) || ' CASCADE';
+    END LOOP;
+END $$;
 """
 
 
