@@ -6,6 +6,7 @@ another worker."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import procrastinate
@@ -25,6 +26,20 @@ STALLED_AFTER_SECONDS = 20.0
 SHUTDOWN_GRACE_SECONDS = 30.0  # SIGTERM: finish the current jobs within this, then stop
 
 
+class _OwnJobLines(logging.Filter):
+    """AIS logs each job's outcome itself (`job_failed`, `job_done`, with the correlation id and no
+    stack trace): procrastinate's own per-job lines would say it again, traceback included."""
+
+    PER_JOB = frozenset({"start_job", "job_success", "job_error", "job_error_retry", "finish_task",
+                         "loaded_job_info", "periodic_task_deferred"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, "action", None) not in self.PER_JOB
+
+
+_FILTER = _OwnJobLines()
+
+
 def conninfo(database_url: str) -> str:
     """The libpq URL psycopg takes, from any form of DATABASE_URL."""
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -37,6 +52,9 @@ def build_app(runtime: Runtime, *, pool_size: int) -> procrastinate.App:
         kwargs={"connect_timeout": int(settings.db_connect_timeout_seconds)},
     )
     app = procrastinate.App(connector=connector)
+    for name in ("procrastinate", "procrastinate.worker", "procrastinate.periodic"):
+        if _FILTER not in logging.getLogger(name).filters:
+            logging.getLogger(name).addFilter(_FILTER)
     for spec in TASKS:
         _register(app, runtime, spec)
     _register(app, runtime, TaskSpec("retry_stalled_jobs", _stalled_job_recovery(app), cron="* * * * * */10"))
