@@ -123,7 +123,7 @@ async def _set_attempts(runtime: Runtime, job_id: int, attempts: int) -> None:
 
 
 async def test_a_job_out_of_attempts_stays_failed_with_its_error_and_is_retried_by_command(
-        client, runtime, settings, inbox, tmp_path):
+        client, runtime, settings, inbox):
     box, smtp_port = inbox
     user = await new_user(client, runtime)
     address = f"jobs-{uuid.uuid4().hex[:8]}@example.com"
@@ -166,3 +166,20 @@ async def test_a_job_out_of_attempts_stays_failed_with_its_error_and_is_retried_
     assert again.code == 1 and "only a failed job is retried" in again.err, again
     assert operator.run("jobs", "retry", "999999999").code == 1
     assert operator.run("jobs", "--status", "nonsense").code == 2
+    working = create_runtime(_worker_settings(settings, smtp_port))
+    stop = start_in_process_worker(working)
+    try:
+        async def arrived() -> bool:
+            return bool(box.to(address))
+
+        assert await _wait_for(arrived, 15), operator.run("jobs", "--json").out
+    finally:
+        await stop()
+        await working.close()
+    assert len(box.to(address)) == 1
+    async with runtime.session_factory() as session:
+        message = await session.get(OutboxMessage, message_id)
+        assert message is not None and message.status == MessageStatus.SENT
+    [job] = [item for item in json.loads(operator.run("jobs", "--json", "--limit", "1000").out)["items"]
+             if item["id"] == job_id]
+    assert job["status"] == "succeeded", job

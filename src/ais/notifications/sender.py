@@ -85,13 +85,13 @@ async def deliver(settings: Settings, message: OutboxMessage) -> None:
 
 async def send_message(runtime: Runtime, message_id: uuid.UUID | str) -> int:
     """Send one outbox message (the `send_email` job): 1 when it was sent now, 0 when there was
-    nothing to send (sent already, failed for good, or unknown). Raises SendFailed to be retried."""
+    nothing to send (sent already, or unknown). Raises SendFailed to be retried."""
     message_id = uuid.UUID(str(message_id))
     failure: SendFailed | None = None
     async with UnitOfWork(runtime) as uow:
         message = await repository.message_for_update(uow.session, message_id)
-        if message is None or message.status != MessageStatus.PENDING:
-            return 0
+        if message is None or message.status == MessageStatus.SENT:
+            return 0  # a `failed` one is sent again: its job was retried (`ais jobs retry`)
         message.attempts += 1
         try:
             await deliver(runtime.settings, message)
