@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ais.models  # noqa: F401 - every model, so that any query this process runs can resolve its foreign keys
 from ais.config import Settings
-from ais.jobs.queue import create_job_queue
 from ais.payments.stripe_gateway import StripeGateway
 from ais.runtime import Runtime
 
@@ -18,6 +17,10 @@ from ais.runtime import Runtime
 def create_runtime(settings: Settings) -> Runtime:
     """A process's runtime: engine, cache store, the Stripe gateway (created on first use) and the
     job queue (procrastinate on PostgreSQL, the embedded executor's table on SQLite)."""
+    # Imported on use: the job queue loads every task, and with them prometheus_client, which a
+    # command must import only after it has set the metrics dir (ais.ops.metrics_dir).
+    from ais.jobs.queue import create_job_queue
+
     runtime = Runtime.create(settings, gateway_factory=StripeGateway)
     runtime.jobs = create_job_queue(runtime)
     return runtime

@@ -13,21 +13,17 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
-from prometheus_client import start_http_server
 from rich.table import Table
 
 import ais.cli as base
-from ais.app import _init_sentry
 from ais.db.base import utcnow
 from ais.db.unit_of_work import UnitOfWork
 from ais.db.urls import is_sqlite
 from ais.jobs import repository
-from ais.jobs.monitoring import embedded
-from ais.jobs.queue import ProcrastinateQueue
-from ais.jobs.worker import DEFAULT_CONCURRENCY, run_worker_process
-from ais.ops import metrics, metrics_dir
-from ais.ops.logging import configure_logging
+from ais.ops import metrics_dir
 from ais.runtime import Runtime
+
+DEFAULT_CONCURRENCY = 4
 
 STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
 
@@ -37,12 +33,24 @@ MetricsPort = Annotated[
 Concurrency = Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Jobs run at once by this worker.")]
 
 
+def embedded(runtime: Runtime) -> bool:
+    return is_sqlite(runtime.settings.effective_database_url)
+
+
 def _run_worker(metrics_port: int | None, concurrency: int) -> None:
     settings = base._settings_reaching_the_server()
     # Each worker process keeps its metrics apart from the server's; a killed one's are removed.
     parent = settings.ais_data_dir / "metrics"
     metrics_dir.remove_stale(parent, "worker-")
     own = metrics_dir.prepare(parent / f"worker-{os.getpid()}")
+    # Imported only now: prometheus_client (which the jobs and the app load) must come after the
+    # metrics dir is set, and the `ais` command starts fast without them.
+    from prometheus_client import start_http_server
+
+    from ais.app import _init_sentry
+    from ais.jobs.worker import run_worker_process
+    from ais.ops import metrics
+    from ais.ops.logging import configure_logging
     configure_logging(settings.log_level, production=settings.is_production)
     _init_sentry(settings)
     if settings.jobs_in_process and is_sqlite(settings.effective_database_url):
@@ -95,6 +103,9 @@ async def _retry(runtime: Runtime, job_id: int) -> str | None:
         return f"No job {job_id}."
     if status != "failed":
         return f"Job {job_id} is {status}: only a failed job is retried."
+    # Imported on use: the queue loads every task (and prometheus_client, see `_run_worker`).
+    from ais.jobs.queue import ProcrastinateQueue
+
     queue = ProcrastinateQueue(runtime, pool_size=1)
     try:
         app = await queue.open()
