@@ -35,7 +35,7 @@ class Inbox:
             self.stalling.set()
             await asyncio.sleep(3600)  # never answers; the sender is killed meanwhile
         with self._lock:
-            self.received.append((time.monotonic(), list(envelope.rcpt_tos), envelope.content))
+            self.received.append((time.time(), list(envelope.rcpt_tos), envelope.content))  # wall clock
         return "250 OK"
 
     def to(self, address: str) -> list[float]:
@@ -111,3 +111,37 @@ async def eventually(check: Callable[[], bool], timeout: float, step: float = 0.
             return True
         await asyncio.sleep(step)
     return check()
+
+
+@dataclass
+class Started:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return f"--- {self.name}\n{self.log.read_text(errors='replace')[-6000:]}" if self.log.exists() else ""
+
+
+@contextmanager
+def ais_processes(root: Path) -> Iterator[Callable[..., Started]]:
+    """`start(name, *args, **settings)` → an `ais` process with exactly these settings (and the
+    live-server defaults); every one is killed on the way out."""
+    started: list[Started] = []
+
+    def start(name: str, *args: str, **settings: object) -> Started:
+        log = root / f"{name}.log"
+        env = ais_environment(**{**LIVE_DEFAULTS, **settings})
+        with log.open("ab") as out:
+            process = subprocess.Popen([str(AIS_COMMAND), *args], env=env, cwd=root, stdout=out,
+                                       stderr=subprocess.STDOUT)
+        started.append(Started(name, process, log))
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for each in started:
+            if each.process.poll() is None:
+                each.process.kill()
+                each.process.wait(10)

@@ -50,11 +50,11 @@ async def test_an_email_cut_mid_send_by_sigkill_arrives_after_another_worker_tak
             assert stalled, group.output()
             first.kill()  # SIGKILL in the middle of the SMTP conversation
             first.wait(10)
-            killed_at = time.monotonic()
+            killed_at = time.time()
             group.start()  # another worker
             arrived = await eventually(lambda: bool(inbox.to(address)), 120, step=0.2)
             assert arrived, group.output()
-            taken_over_after = time.monotonic() - killed_at
+            taken_over_after = time.time() - killed_at
             await asyncio.sleep(3)
             assert 1 <= len(inbox.to(address)) <= 2, inbox.to(address)
             print(f"e-mail delivered {taken_over_after:.1f} s after its worker was killed; "
