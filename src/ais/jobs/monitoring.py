@@ -16,7 +16,8 @@ from ais.ops.metrics import JOB_QUEUE_DEPTH
 from ais.runtime import Runtime
 
 _log = structlog.get_logger("ais.jobs")
-# Readiness says `degraded` when no worker has beaten this long, or the oldest due job waits this long.
+# Readiness says `degraded` when jobs wait and no worker has beaten for NO_WORKER_AFTER, or the
+# oldest due job waits BACKLOG_AFTER whatever the workers do.
 NO_WORKER_AFTER = timedelta(seconds=60)
 BACKLOG_AFTER = timedelta(minutes=5)
 _seen: set[tuple[str, str]] = set()
@@ -64,8 +65,8 @@ async def queue_check(runtime: Runtime) -> dict[str, Any]:
     if not embedded(runtime):
         silent = (now - heartbeat).total_seconds() if heartbeat is not None else None
         result["lastHeartbeatSeconds"] = None if silent is None else round(silent, 1)
-        if silent is None or silent > NO_WORKER_AFTER.total_seconds():
-            problems.append("no worker has beaten in 60 s")
+        if (silent is None or silent > NO_WORKER_AFTER.total_seconds()) and waited > NO_WORKER_AFTER.total_seconds():
+            problems.append("jobs wait and no worker has beaten in 60 s")
     if waited > BACKLOG_AFTER.total_seconds():
         problems.append("the oldest due job waits over 5 minutes")
     if problems:
