@@ -103,12 +103,17 @@ class EmbeddedExecutor:
     async def _work(self) -> None:
         while not self.stopping.is_set():
             free = self.concurrency - len(self.running)
+            started: list[tuple[int, str, dict[str, object], int]] = []
             if free > 0:
-                async with UnitOfWork(self.runtime) as uow:
-                    jobs = await repository.due_embedded_jobs(uow.session, utcnow(), free)
-                    for job in jobs:
-                        job.status = "doing"
-                    started = [(job.id, job.task_name, dict(job.args), job.attempts) for job in jobs]
+                try:
+                    async with UnitOfWork(self.runtime) as uow:
+                        jobs = await repository.due_embedded_jobs(uow.session, utcnow(), free)
+                        for job in jobs:
+                            job.status = "doing"
+                        started = [(job.id, job.task_name, dict(job.args), job.attempts) for job in jobs]
+                except Exception:  # the database is busy or away: try again at the next poll
+                    _log.warning("embedded_jobs_unavailable", exc_info=True)
+                    started = []
                 for job_id, task, args, attempts in started:
                     runner = asyncio.create_task(self._run_one(job_id, task, args, attempts), name=f"job-{job_id}")
                     self.running.add(runner)
