@@ -47,10 +47,11 @@ def _run_worker(metrics_port: int | None, concurrency: int) -> None:
     # metrics dir is set, and the `ais` command starts fast without them.
     from prometheus_client import start_http_server
 
-    from ais.app import _init_sentry
-    from ais.jobs.worker import run_worker_process
-    from ais.ops import metrics
-    from ais.ops.logging import configure_logging
+    from ais.app import _init_sentry  # the same: after the metrics dir
+    from ais.jobs.worker import run_worker_process  # the same: after the metrics dir
+    from ais.ops import metrics  # the same: after the metrics dir
+    from ais.ops.logging import configure_logging  # the same: after the metrics dir
+
     configure_logging(settings.log_level, production=settings.is_production)
     _init_sentry(settings)
     if settings.jobs_in_process and is_sqlite(settings.effective_database_url):
