@@ -32,10 +32,16 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _ours(name: str | None, type_: str, parent_names: object) -> bool:
+    """Autogenerate leaves procrastinate's tables alone: its schema comes with the job_queue revision."""
+    return not (type_ == "table" and (name or "").startswith("procrastinate_"))
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_name=_ours,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

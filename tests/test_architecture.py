@@ -58,12 +58,6 @@ TRANSACTION_OWNERS = {
     ("ais.payments.refund_flow", "refund_by_staff"),  # record the refund, then submit it
     ("ais.payments.webhooks", "receive"),  # store the event, then process it
 }
-# The job modules whose transactions the parallel job work (issue 8) moves onto the unit of work
-# (the commands and reconciliation are on it); an entry that no longer commits fails below, so the
-# list only shrinks.
-NOT_YET_ON_THE_UNIT_OF_WORK = {
-    "ais.jobs.cleanup", "ais.notifications.sender", "ais.payments.tasks",
-}
 
 
 def layer_of(module: str) -> str:
@@ -183,8 +177,6 @@ def test_every_function_level_import_says_why() -> None:
     framework forces, with a comment on the line above saying which."""
     silent = []
     for module, path in source_modules():
-        if module in NOT_YET_ON_THE_UNIT_OF_WORK or module in {"ais.jobs.runner"}:
-            continue
         lines = path.read_text().splitlines()
         for imported in imports_of(module, path.read_text()):
             if imported.function_level and not _explained(lines, imported.line):
@@ -214,17 +206,8 @@ def test_only_the_unit_of_work_and_the_named_flows_commit() -> None:
         for function, line in _transaction_calls(path.read_text()):
             if (module, None) in TRANSACTION_OWNERS or (module, function) in TRANSACTION_OWNERS:
                 continue
-            if module in NOT_YET_ON_THE_UNIT_OF_WORK:
-                continue
             owners.append(f"{module}:{line} ({function})")
     assert owners == []
-
-
-def test_the_pending_list_only_names_modules_that_still_commit() -> None:
-    sources = dict(source_modules())
-    stale = [module for module in NOT_YET_ON_THE_UNIT_OF_WORK
-             if not any(True for _ in _transaction_calls(sources[module].read_text()))]
-    assert stale == []
 
 
 def test_the_named_flows_say_why_they_need_two_transactions() -> None:
@@ -250,9 +233,6 @@ SQL_BUILDERS = {"select", "update", "insert", "delete", "text"}
 # keyset pages, upserts, backups) and the payment sandbox (a separate app with its own store).
 SQL_PLACES = ("ais.db.", "ais.payments.sandbox.")
 SQL_FILES = {"repository", "models"}  # models: server defaults such as text("0")
-# The job modules still building their own SQL until the parallel job work (issue 8) moves it into
-# repositories (the commands have none); stale entries fail below.
-SQL_NOT_YET_IN_REPOSITORIES = {"ais.jobs.cleanup", "ais.notifications.sender"}
 
 
 def _sql_builders(source: str) -> list[str]:
@@ -266,18 +246,12 @@ def _sql_builders(source: str) -> list[str]:
 def test_sql_is_built_only_in_repositories() -> None:
     outside = []
     for module, path in source_modules():
-        if module.rsplit(".", 1)[-1] in SQL_FILES or module.startswith(SQL_PLACES) \
-                or module in SQL_NOT_YET_IN_REPOSITORIES:
+        if module.rsplit(".", 1)[-1] in SQL_FILES or module.startswith(SQL_PLACES):
             continue
         builders = _sql_builders(path.read_text())
         if builders:
             outside.append(f"{module}: {', '.join(builders)}")
     assert outside == []
-
-
-def test_the_sql_pending_list_only_names_modules_that_still_build_sql() -> None:
-    sources = dict(source_modules())
-    assert [module for module in SQL_NOT_YET_IN_REPOSITORIES if not _sql_builders(sources[module].read_text())] == []
 
 
 # --- booking status sets live in bookings/rules.py -----------------------------------------------

@@ -76,12 +76,17 @@ def test_upgrade_downgrade_upgrade(scratch: Settings) -> None:
     assert MODEL_TABLES <= _tables(scratch)
 
 
+def ours(name: str | None, type_: str, parent_names: object) -> bool:
+    """procrastinate's own tables (PostgreSQL) are its schema, applied by the job_queue revision."""
+    return not (type_ == "table" and (name or "").startswith("procrastinate_"))
+
+
 def test_models_and_migrations_agree(scratch: Settings) -> None:
     migrate.upgrade(scratch)
     engine = create_engine(sync_url(scratch.effective_database_url))
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": ours})
             diff = compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()

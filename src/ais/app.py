@@ -28,7 +28,7 @@ from ais.http.trusted_proxy import TrustedProxyMiddleware
 from ais.identity.access_check import AccessStateCache
 from ais.identity.admin_routes import router as admin_users_router
 from ais.identity.routes import router as identity_router
-from ais.jobs.runner import start_in_process_jobs
+from ais.jobs.worker import start_in_process_worker
 from ais.ledger.routes import router as ledger_router
 from ais.maintenance.routes import router as maintenance_router
 from ais.maintenance.service import MaintenanceCache
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         if sandbox_app is not None:  # Starlette does not run a mounted app's lifespan
             await sandbox_of(sandbox_app).start()
-        stop_jobs = start_in_process_jobs(runtime) if settings.jobs_in_process else None
+        stop_jobs = start_in_process_worker(runtime) if settings.jobs_in_process else None
         get_logger("ais").info("started", env=settings.ais_env, jobs_in_process=settings.jobs_in_process)
         try:
             yield

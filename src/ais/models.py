@@ -10,13 +10,30 @@ from ais.db.base import Base
 from ais.flights.models import Airport, Cabin, Flight
 from ais.idempotency.models import IdempotencyRecord
 from ais.identity.models import RefreshToken, User
+from ais.jobs.models import EmbeddedJob, JobFailure
 from ais.ledger.models import LedgerEntry
 from ais.maintenance.models import MaintenanceSwitch
 from ais.notifications.models import OutboxMessage
 from ais.payments.models import Payment, ProviderEvent, Refund
 
 __all__ = [
-    "Airport", "AuditEntry", "Base", "Booking", "BookingStatusChange", "Cabin", "Flight",
-    "IdempotencyRecord", "LedgerEntry", "MaintenanceSwitch", "OutboxMessage", "Passenger", "Payment", "ProviderEvent",
-    "RefreshToken", "Refund", "User",
+    "Airport",
+    "AuditEntry",
+    "Base",
+    "Booking",
+    "BookingStatusChange",
+    "Cabin",
+    "EmbeddedJob",
+    "Flight",
+    "IdempotencyRecord",
+    "JobFailure",
+    "LedgerEntry",
+    "MaintenanceSwitch",
+    "OutboxMessage",
+    "Passenger",
+    "Payment",
+    "ProviderEvent",
+    "RefreshToken",
+    "Refund",
+    "User",
 ]

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -23,6 +24,19 @@ if TYPE_CHECKING:
 GatewayFactory = Callable[[Settings], "PaymentGateway"]
 
 
+class JobQueue(Protocol):
+    """The port a domain defers a job through (`runtime.jobs`): procrastinate on PostgreSQL, the
+    in-process executor's table on SQLite (`ais.jobs.queue`, chosen by the composition root)."""
+
+    async def defer(self, task: str, *, queueing_lock: str | None = None, **kwargs: Any) -> None:
+        """Queue `task(**kwargs)`; with `queueing_lock`, not while a job with that lock waits."""
+
+    async def prune(self, older_than: timedelta) -> None:
+        """Forget jobs that finished longer than `older_than` ago."""
+
+    async def close(self) -> None: ...
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -31,6 +45,7 @@ class Runtime:
     store: KeyValueStore
     gateway_factory: GatewayFactory | None = None
     background: list[object] = field(default_factory=list)
+    jobs: JobQueue | None = None
     _gateway: PaymentGateway | None = None
 
     @property
@@ -53,7 +68,15 @@ class Runtime:
             gateway_factory=gateway_factory,
         )
 
+    async def defer(self, task: str, *, queueing_lock: str | None = None, **kwargs: Any) -> None:
+        """Defer a job (see `JobQueue.defer`); a runtime built without a queue refuses."""
+        if self.jobs is None:
+            raise RuntimeError("This runtime has no job queue: build it with ais.wiring.create_runtime.")
+        await self.jobs.defer(task, queueing_lock=queueing_lock, **kwargs)
+
     async def close(self) -> None:
+        if self.jobs is not None:
+            await self.jobs.close()
         if self._gateway is not None:
             await self._gateway.close()
             self._gateway = None

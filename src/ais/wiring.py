@@ -2,8 +2,8 @@
 (`ais.app.create_app`), the `ais` command and the tests build their `Runtime` here.
 
 - Every model is loaded (`ais.models`), so any query this process runs resolves its foreign keys.
-- The runtime gets the Stripe gateway as a factory: the runtime itself sits below the domains
-  and imports none of them.
+- The runtime gets the Stripe gateway as a factory and the job queue as an object: the runtime
+  itself sits below the domains and imports none of them.
 """
 
 from __future__ import annotations
@@ -15,5 +15,12 @@ from ais.runtime import Runtime
 
 
 def create_runtime(settings: Settings) -> Runtime:
-    """A process's runtime: engine, cache store and the Stripe gateway (created on first use)."""
-    return Runtime.create(settings, gateway_factory=StripeGateway)
+    """A process's runtime: engine, cache store, the Stripe gateway (created on first use) and the
+    job queue (procrastinate on PostgreSQL, the embedded executor's table on SQLite)."""
+    # Imported on use: the job queue loads every task, and with them prometheus_client, which a
+    # command must import only after it has set the metrics dir (ais.ops.metrics_dir).
+    from ais.jobs.queue import create_job_queue
+
+    runtime = Runtime.create(settings, gateway_factory=StripeGateway)
+    runtime.jobs = create_job_queue(runtime)
+    return runtime

@@ -9,14 +9,14 @@ import json
 import os
 import sys
 import uuid
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
+from croniter import croniter
 from rich.console import Console
 
-from ais.jobs.runner import PeriodicJob, periodic_jobs
+from ais.jobs.schedule import BY_NAME
 from ais.reconciliation.cli import _print_tables
 from ais.reconciliation.schemas import ReconciliationRequest
 from ais.reconciliation.service import reconcile
@@ -124,15 +124,9 @@ async def test_cli_tables_summarise_the_run(http, runtime, live_runtime):
 
 
 def test_daily_reconciliation_is_scheduled_at_two_utc():
-    [job] = [job for job in periodic_jobs() if job.name == "daily_reconciliation"]
-    assert job.daily_at == time(2, 0)
+    spec = BY_NAME["daily_reconciliation"]
+    assert spec.cron is not None
     day = datetime(2026, 3, 10, tzinfo=UTC)
-    assert job.seconds_until_next(day + timedelta(hours=1)) == 3600
-    assert job.seconds_until_next(day + timedelta(hours=1, minutes=59, seconds=59)) == 1
-    assert job.seconds_until_next(day + timedelta(hours=2)) == 24 * 3600  # that slot is now: the next one
-    assert job.seconds_until_next(day + timedelta(hours=23)) == 3 * 3600
-    # A timer that fires a hair early never runs the same night twice.
-    early = day + timedelta(hours=1, minutes=59, seconds=59, milliseconds=999)
-    assert job.seconds_until_next(early, not_before=day + timedelta(hours=2)) == pytest.approx(24 * 3600, abs=0.01)
-    # Interval jobs keep their interval.
-    assert PeriodicJob("x", 60, job.run).seconds_until_next(day) == 60
+    after = [croniter(spec.cron, day + offset).get_next(datetime) for offset in
+             (timedelta(hours=1), timedelta(hours=2), timedelta(hours=23))]
+    assert after == [day + timedelta(hours=2), day + timedelta(days=1, hours=2), day + timedelta(days=1, hours=2)]

@@ -1,4 +1,4 @@
-"""Periodic booking work: lapse stale holds, and settle bookings after their flight leaves.
+"""Periodic booking jobs: lapse stale holds, and settle bookings after their flight leaves.
 
 Each booking moves in its own short transaction through the one transition guard, so a
 booking that a passenger cancels (or pays) at the same moment is simply skipped: the
@@ -44,8 +44,8 @@ async def expire_stale_holds(runtime: Runtime) -> int:
     actor = Actor.system("expire_stale_holds")
     moved = 0
     while True:
-        async with runtime.session_factory() as session:
-            ids = await repository.stale_hold_ids(session, EXPIRABLE, utcnow(), BATCH)
+        async with UnitOfWork(runtime) as uow:
+            ids = await repository.stale_hold_ids(uow.session, EXPIRABLE, utcnow(), BATCH)
         for booking_id in ids:
             moved += await _move(runtime, booking_id, BookingStatus.EXPIRED, "seat hold expired", actor, EXPIRABLE)
         if len(ids) < BATCH:
@@ -64,9 +64,9 @@ async def complete_departed_flights(runtime: Runtime) -> int:
     ]
     for source, target, reason, job in plan:
         actor = Actor.system(job)
-        async with runtime.session_factory() as session:
+        async with UnitOfWork(runtime) as uow:
             ids = await repository.departed_booking_ids(
-                session, source, departed_before=now - NO_SHOW_AFTER_DEPARTURE, arrived_before=now, limit=5000
+                uow.session, source, departed_before=now - NO_SHOW_AFTER_DEPARTURE, arrived_before=now, limit=5000
             )
         for booking_id in ids:
             moved += await _move(runtime, booking_id, target, reason, actor, frozenset({source}))

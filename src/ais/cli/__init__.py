@@ -1,9 +1,10 @@
-"""The `ais` command: serve the API, run the periodic jobs, migrate, seed, manage admins,
+"""The `ais` command: serve the API, run the job worker, inspect the job queue, migrate, seed, manage admins,
 reconcile payments, back up and restore the database.
 
 - `command.py`: the `ais` Typer app, the exit codes, the settings every command reads, the runner
   of a command's async work, migrations (which `serve` applies too)
-- `runtime_commands.py`: `serve`, `worker`, `scheduler` (the long-running processes)
+- `runtime_commands.py`: `serve` (the API's long-running process)
+- `job_commands.py`: `worker` (and its old name `scheduler`), `jobs`, `jobs retry`
 - `payment_commands.py`: `reconcile`, `sandbox`
 - `data_commands.py`: `seed`, `create-admin`
 - `database_commands.py`: `db upgrade|downgrade|current`, `backup`, `restore`
@@ -15,8 +16,8 @@ outcome. No SQL here.
 
 # The order of these imports is the order of the commands in `ais --help`.
 # isort: off
-from ais.cli import runtime_commands, payment_commands, data_commands, database_commands
+from ais.cli import runtime_commands, job_commands, payment_commands, data_commands, database_commands
 # isort: on
 from ais.cli.command import app
 
-__all__ = ["app", "data_commands", "database_commands", "payment_commands", "runtime_commands"]
+__all__ = ["app", "data_commands", "database_commands", "job_commands", "payment_commands", "runtime_commands"]

@@ -1,5 +1,5 @@
-"""`ais serve`, `ais worker`, `ais scheduler`: the long-running processes (the API under uvicorn;
-the periodic jobs' runner). SIGTERM stops them gracefully."""
+"""`ais serve`: the API under uvicorn, a long-running process that SIGTERM stops gracefully.
+The job worker (`ais worker`) and the queue commands are in `job_commands.py`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from ais.cli.command import (
     _migrate,
     _run,
     _settings,
-    _settings_reaching_the_server,
     _shown_url,
     app,
     err,
@@ -63,7 +62,7 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
     no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not seed an empty database.")] = False,
     no_worker: Annotated[
-        bool, typer.Option("--no-worker", help="Do not run the periodic jobs in process (run `ais worker`).")
+        bool, typer.Option("--no-worker", help="Run no job worker in this server (run `ais worker`s).")
     ] = False,
 ) -> None:
     """Run the API.
@@ -135,66 +134,3 @@ def _uvicorn(host: str, port: int, workers: int) -> None:
 async def _seed_if_empty(runtime: Runtime) -> int | None:
     async with UnitOfWork(runtime) as uow:
         return await seed_demo_if_empty(uow.session)
-
-
-# --- periodic jobs ----------------------------------------------------------------------
-
-
-def _run_job_runner(metrics_port: int | None) -> None:
-    settings = _settings_reaching_the_server()
-    # Each job runner process keeps its metrics apart from the server's; a killed one's are removed.
-    parent = settings.ais_data_dir / "metrics"
-    metrics_dir.remove_stale(parent, "worker-")
-    own = metrics_dir.prepare(parent / f"worker-{os.getpid()}")
-
-    # Only now, after `metrics_dir.prepare`: prometheus_client picks its multiprocess mode when it
-    # is first imported (the job runner and the HTTP app import it through ais.ops.metrics).
-    from ais.app import _init_sentry
-    from ais.jobs.runner import run_scheduler  # (after prepare, as above)
-    from ais.ops import metrics  # (after prepare, as above)
-
-    configure_logging(settings.log_level, production=settings.is_production)
-    _init_sentry(settings)
-    if settings.jobs_in_process:
-        err.print(
-            "Note: in this mode `ais serve` already runs the periodic jobs in process; "
-            "a separate job runner is meant for production (or `ais serve --no-worker`).",
-            style="yellow",
-        )
-    if metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        try:
-            start_http_server(metrics_port, registry=metrics.registry())
-        except OSError as exc:
-            raise _fail(f"Cannot serve metrics on port {metrics_port}: {exc.strerror or exc}.",
-                        CONFIGURATION_ERROR) from None
-    try:
-        _run(settings, run_scheduler)
-    finally:
-        metrics.process_exiting()
-        import shutil
-
-        shutil.rmtree(own, ignore_errors=True)
-
-
-MetricsPort = Annotated[
-    int | None, typer.Option("--metrics-port", min=1, max=65535, help="Serve this process's metrics on this port.")
-]
-
-
-@app.command()
-def worker(metrics_port: MetricsPort = None) -> None:
-    """Run the background jobs until SIGTERM: hold expiry, lapsed checkouts, webhook retries,
-    pending refunds, e-mails, departures, cleanup, daily reconciliation.
-
-    Run one per deployment next to `ais serve --no-worker`. On SIGTERM/SIGINT the job that is
-    running finishes first.
-    """
-    _run_job_runner(metrics_port)
-
-
-@app.command()
-def scheduler(metrics_port: MetricsPort = None) -> None:
-    """The same as `ais worker` (kept for deployments that name it so)."""
-    _run_job_runner(metrics_port)

@@ -4,7 +4,8 @@ Readiness answers what a load balancer needs to decide whether to route traffic 
 `{status: ok|degraded|down, checks: {database, redis, queue}}`, each check with its status and
 latency. Only the database can take the node out (503): unreachable, or its schema not at the
 code's migration head (every query would fail). Redis down is `degraded` with 200: search answers
-from the database and rate limits count in process, so the node still serves.
+from the database and rate limits count in process, so the node still serves. So is a queue
+without a beating worker, or whose oldest due job waits over 5 minutes (jobs late, API fine).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ais.db.migrate import code_heads, live_revisions
 from ais.errors import Unauthorized
 from ais.http.dependencies import runtime_of
 from ais.http.errors import error_body, responses
+from ais.jobs.monitoring import queue_check
 from ais.ops.metrics import render
 from ais.runtime import Runtime
 
@@ -85,24 +87,46 @@ def _redis_check(runtime: Runtime) -> Callable[[], Awaitable[dict[str, Any]]]:
     return check
 
 
-def _queue_state(runtime: Runtime) -> dict[str, Any]:
-    # Jobs run as periodic tasks (inside the server, or in `ais worker`/`ais scheduler` processes)
-    # and leave nothing queued to measure: there is no backlog or worker heartbeat to report yet.
-    if runtime.settings.jobs_in_process:
-        return {"status": "ok", "latencyMs": 0.0, "runner": "in-process",
-                "detail": "periodic jobs run inside this server process"}
-    return {"status": "ok", "latencyMs": 0.0, "runner": "external",
-            "detail": "periodic jobs run in `ais worker` processes; not observed from the API"}
+def _queue_check(runtime: Runtime) -> Callable[[], Awaitable[dict[str, Any]]]:
+    async def check() -> dict[str, Any]:
+        details = await queue_check(runtime)
+        if details["status"] != "ok":
+            raise QueueDegraded(details)
+        return details
+
+    return check
+
+
+class QueueDegraded(Exception):
+    def __init__(self, details: dict[str, Any]) -> None:
+        super().__init__(details.get("detail", "degraded"))
+        self.details = details
+
+
+async def _queue(runtime: Runtime) -> dict[str, Any]:
+    """The job queue: `degraded` (never `down`: the API still serves) when no worker beats or the
+    oldest due job waits too long, or when the queue cannot be read."""
+    started = time.perf_counter()
+    try:
+        result = await asyncio.wait_for(_queue_check(runtime)(), DATABASE_TIMEOUT)
+    except QueueDegraded as exc:
+        result = exc.details
+    except TimeoutError:
+        result = {"status": "degraded", "error": f"no answer within {DATABASE_TIMEOUT:g} s"}
+    except Exception as exc:
+        result = {"status": "degraded", "error": type(exc).__name__}
+    return {**result, "latencyMs": round((time.perf_counter() - started) * 1000, 2)}
 
 
 @router.get("/health/ready", responses={503: responses("SERVICE_UNAVAILABLE")[503]})
 async def ready(request: Request) -> Response:
     runtime = runtime_of(request)
-    database, redis = await asyncio.gather(
-        _timed(_database_check(runtime), DATABASE_TIMEOUT), _timed(_redis_check(runtime), REDIS_TIMEOUT)
+    database, redis, queue = await asyncio.gather(
+        _timed(_database_check(runtime), DATABASE_TIMEOUT), _timed(_redis_check(runtime), REDIS_TIMEOUT),
+        _queue(runtime),
     )
     redis["configured"] = runtime.store.kind == "redis"
-    checks = {"database": database, "redis": redis, "queue": _queue_state(runtime)}
+    checks = {"database": database, "redis": redis, "queue": queue}
     if database["status"] != "ok":
         body = error_body(
             "SERVICE_UNAVAILABLE",

@@ -15,6 +15,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -39,6 +40,9 @@ JOB_DURATION = Histogram(
     ["task"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
 )
+# Sampled by every worker (and the embedded executor) every few seconds; a scrape shows the latest sample.
+JOB_QUEUE_DEPTH = Gauge("ais_jobs_queue_depth", "Jobs waiting (todo) or running (doing), by queue.",
+                        ["queue", "status"], multiprocess_mode="mostrecent")
 WEBHOOK_EVENTS = Counter("ais_webhook_events_total", "Stripe events by type and outcome.", ["type", "outcome"])
 CACHE_LOOKUPS = Counter("ais_cache_lookups_total", "Search cache lookups.", ["outcome"])
 

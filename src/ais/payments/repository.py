@@ -74,6 +74,13 @@ async def pending_refund_ids(session: AsyncSession, limit: int = 100) -> list[uu
     )).all())
 
 
+async def pending_refund_ids_recorded_since(session: AsyncSession, since: datetime, limit: int) -> list[uuid.UUID]:
+    return list((await session.scalars(
+        select(Refund.id).where(Refund.status == RefundStatus.PENDING, Refund.created_at >= since)
+        .order_by(Refund.created_at).limit(limit)
+    )).all())
+
+
 async def refunded_or_requested(session: AsyncSession, booking_id: uuid.UUID, *,
                                 payment_id: uuid.UUID | None = None) -> int:
     """Money already refunded or on its way back (pending, requested, succeeded refunds), of
