@@ -18,6 +18,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select, text
 
 from ais.config import Settings
+from ais.jobs.monitoring import queue_check
 from ais.jobs.worker import start_in_process_worker
 from ais.notifications.models import MessageStatus, OutboxMessage
 from ais.runtime import Runtime
@@ -84,7 +85,13 @@ async def test_a_confirmation_email_leaves_right_after_the_commit(client, runtim
     flight = await new_flight(runtime)
     address = f"jobs-{uuid.uuid4().hex[:8]}@example.com"
     booking = (await book(client, user, flight, contact_email=address)).json()
-    await asyncio.sleep(1)  # the worker is up and idle: what follows measures the defer, not start-up
+    # The worker is up and has drained what earlier tests left queued in the suite's database:
+    # what follows measures the defer, not start-up or a backlog.
+    async def idle() -> bool:  # no due job has waited a second (jobs scheduled later do not count)
+        return float((await queue_check(runtime))["oldestDueSeconds"]) < 1
+
+    assert await _wait_for(idle, 120)
+    await asyncio.sleep(1)
     paying = time.monotonic()  # the payment (checkout, Pay, the webhook that confirms) starts
     await pay_and_confirm(user, booking["id"])
 
