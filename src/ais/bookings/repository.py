@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, union_all, update
+from sqlalchemy import Table, bindparam, exists, func, insert, select, union_all, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
@@ -19,7 +19,6 @@ from ais.bookings.rules import BookingStatus
 from ais.db.base import utcnow
 from ais.db.keyset import newest_first_page
 from ais.db.upsert import insert_if_absent
-from ais.errors import InternalError
 from ais.flights.models import Cabin, CabinClass, Flight, FlightStatus
 from ais.identity.models import User
 
@@ -219,64 +218,79 @@ async def departed_booking_ids(session: AsyncSession, status: BookingStatus, *, 
 _passengers = cast(Table, Passenger.__table__)
 _history = cast(Table, BookingStatusChange.__table__)
 _PASSENGER_COLUMNS = ("id", "booking_id", "position", "first_name", "last_name", "type", "date_of_birth")
+_BOOKING_COLUMNS = tuple(column.key for column in _bookings.columns)
 _HISTORY_COLUMNS = ("id", "booking_id", "from_status", "to_status", "reason", "actor", "at")
 
 
+class Placed(NamedTuple):
+    """What `place_booking` did: `inserted` False when the record locator was taken (nothing
+    was written); `seats_left` None when the seats were not there (the caller rolls back)."""
+
+    inserted: bool
+    seats_left: int | None
+
+
 @functools.cache
-def _insert_booking_with_rows(passenger_count: int) -> Any:
-    """PostgreSQL: the booking, its passengers and its first history row in one statement (one
-    round trip). The booking's INSERT is `ON CONFLICT (reference) DO NOTHING`; the others insert
-    from its RETURNING, so a reference clash inserts nothing at all and counts 0."""
-    bookings, passengers, history = _bookings, _passengers, _history
+def _place_booking_statement(passenger_count: int) -> Any:
+    """PostgreSQL: the booking, its passengers, its first history row and the seat decrement in
+    one statement (one round trip). The booking's INSERT is `ON CONFLICT (reference) DO
+    NOTHING`; the other rows are inserted from its RETURNING and the cabin is decremented only
+    when it was inserted, so a reference clash writes nothing and takes no seat."""
     new = (
-        postgresql.insert(bookings)
-        .values({column.key: bindparam(f"b_{column.key}", type_=column.type) for column in bookings.columns})
+        postgresql.insert(_bookings)
+        .values({column.key: bindparam(f"b_{column.key}", type_=column.type) for column in _bookings.columns})
         .on_conflict_do_nothing(index_elements=["reference"])
-        .returning(bookings.c.id)
+        .returning(_bookings.c.id)
         .cte("new_booking")
     )
 
-    def row_of(table: Any, columns: tuple[str, ...], prefix: str) -> Any:
+    def row_of(table: Table, columns: tuple[str, ...], prefix: str) -> Any:
         return select(*[new.c.id if name == "booking_id" else bindparam(f"{prefix}_{name}", type_=table.c[name].type)
                         for name in columns]).select_from(new)
 
-    rows = [row_of(passengers, _PASSENGER_COLUMNS, f"p{i}") for i in range(passenger_count)]
-    new_passengers = insert(passengers).from_select(
+    rows = [row_of(_passengers, _PASSENGER_COLUMNS, f"p{i}") for i in range(passenger_count)]
+    new_passengers = insert(_passengers).from_select(
         list(_PASSENGER_COLUMNS), union_all(*rows) if len(rows) > 1 else rows[0]).cte("new_passengers")
-    new_history = insert(history).from_select(
-        list(_HISTORY_COLUMNS), row_of(history, _HISTORY_COLUMNS, "h")).cte("new_history")
-    return select(func.count()).select_from(new).add_cte(new_passengers, new_history)
+    new_history = insert(_history).from_select(
+        list(_HISTORY_COLUMNS), row_of(_history, _HISTORY_COLUMNS, "h")).cte("new_history")
+    taken = (
+        update(_cabins)
+        .where(_cabins.c.id == bindparam("cabin_id"), _cabins.c.seats_available >= bindparam("seats"),
+               exists(select(new.c.id)))
+        .values(seats_available=_cabins.c.seats_available - bindparam("seats"))
+        .returning(_cabins.c.seats_available)
+        .cte("taken")
+    )
+    return select(select(func.count()).select_from(new).scalar_subquery(),
+                  select(taken.c.seats_available).scalar_subquery()).add_cte(new_passengers, new_history)
 
 
 def _values(row: Any, columns: Iterable[str]) -> dict[str, Any]:
     return {name: getattr(row, name) for name in columns}
 
 
-async def insert_new_booking(session: AsyncSession, booking: Booking, passengers: list[Passenger],
-                             history: BookingStatusChange, new_reference: Callable[[], str]) -> None:
-    """INSERT the booking row with its passengers and first history row, drawing a new record
-    locator on the (rare) collision, without a savepoint: `ON CONFLICT (reference) DO NOTHING`
-    reports a clash instead of aborting the transaction. One statement on PostgreSQL; on SQLite
-    (no data-modifying WITH) the booking, then its rows. Every object must carry its id; they
-    are not added to the session (the caller presents them as they are)."""
-    booking_columns = [column.key for column in Booking.__table__.columns]
-    postgres = session.get_bind().dialect.name == "postgresql"
-    for _ in range(5):
-        if postgres:
-            parameters = {f"b_{key}": value for key, value in _values(booking, booking_columns).items()}
-            for i, passenger in enumerate(passengers):
-                parameters |= {f"p{i}_{key}": getattr(passenger, key) for key in _PASSENGER_COLUMNS
-                               if key != "booking_id"}
-            parameters |= {f"h_{key}": getattr(history, key) for key in _HISTORY_COLUMNS if key != "booking_id"}
-            if await session.scalar(_insert_booking_with_rows(len(passengers)), parameters):
-                return
-        elif await insert_if_absent(session, _bookings, _values(booking, booking_columns), ["reference"]):
-            await session.execute(insert(_passengers),
-                                  [_values(passenger, _PASSENGER_COLUMNS) for passenger in passengers])
-            await session.execute(insert(_history), [_values(history, _HISTORY_COLUMNS)])
-            return
-        booking.reference = new_reference()
-    raise InternalError("Could not allocate a unique booking reference.")
+async def place_booking(session: AsyncSession, booking: Booking, passengers: list[Passenger],
+                        history: BookingStatusChange) -> Placed:
+    """INSERT the booking row with its passengers and first history row, and take its seats
+    (`take_seats`). Without a savepoint: `ON CONFLICT (reference) DO NOTHING` reports a
+    record-locator clash instead of aborting the transaction. One statement on PostgreSQL: the
+    hot cabin row is locked by the last statement before the commit, inside it; on SQLite (no
+    data-modifying WITH; one writer anyway) the booking, its rows, then the seats. Every object
+    must carry its id; they are not added to the session (the caller presents them as they are)."""
+    booking_values = _values(booking, _BOOKING_COLUMNS)
+    if session.get_bind().dialect.name == "postgresql":
+        parameters = {f"b_{key}": value for key, value in booking_values.items()}
+        for i, passenger in enumerate(passengers):
+            parameters |= {f"p{i}_{key}": getattr(passenger, key) for key in _PASSENGER_COLUMNS if key != "booking_id"}
+        parameters |= {f"h_{key}": getattr(history, key) for key in _HISTORY_COLUMNS if key != "booking_id"}
+        parameters |= {"cabin_id": booking.cabin_id, "seats": booking.seat_count}
+        inserted, left = (await session.execute(_place_booking_statement(len(passengers)), parameters)).one()
+        return Placed(bool(inserted), left)
+    if not await insert_if_absent(session, _bookings, booking_values, ["reference"]):
+        return Placed(False, None)
+    await session.execute(insert(_passengers), [_values(passenger, _PASSENGER_COLUMNS) for passenger in passengers])
+    await session.execute(insert(_history), [_values(history, _HISTORY_COLUMNS)])
+    return Placed(True, await take_seats(session, booking.cabin_id, booking.seat_count))
 
 
 def attach_loaded(booking: Booking, *, flight: Flight, passengers: list[Passenger],

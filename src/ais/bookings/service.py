@@ -114,10 +114,17 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     created = BookingStatusChange(id=uuid.uuid4(), booking_id=booking.id, from_status=BookingStatus.INITIATED,
                                   to_status=BookingStatus.RESERVED, reason=f"{seats} seat(s) held",
                                   actor=actor.label, at=now)
-    await repository.insert_new_booking(session, booking, passengers, created, new_reference)
-    # The seat decrement comes last: it locks the hot cabin row, which concurrent bookings of the
-    # flight queue on, so the lock is held only from here to the commit. Refused → all rolls back.
-    left = await repository.take_seats(session, cabin.id, seats)
+    # One statement writes the booking and takes the seats; it locks the hot cabin row, which
+    # concurrent bookings of the flight queue on, so it comes last: the lock is held from there
+    # to the commit only. Refused → all rolls back.
+    for _ in range(5):
+        placed = await repository.place_booking(session, booking, passengers, created)
+        if placed.inserted:
+            break
+        booking.reference = new_reference()  # a record-locator clash wrote nothing: draw again
+    else:
+        raise InternalError("Could not allocate a unique booking reference.")
+    left = placed.seats_left
     if left is None:
         SEATS_UNAVAILABLE.inc()
         raise SeatsUnavailable(details={"requested": seats, "cabin": request.cabin.value})
