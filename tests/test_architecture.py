@@ -56,6 +56,7 @@ TRANSACTION_OWNERS = {
     ("ais.idempotency.service", "claim"),  # the key is claimed and committed before the work runs
     ("ais.payments.checkout_flow", "start_checkout"),  # record the attempt; Stripe with no transaction open
     ("ais.payments.refund_flow", "refund_by_staff"),  # record the refund, then submit it
+    ("ais.payments.webhooks", "receive"),  # store the event, then process it
 }
 # The job, task and command modules whose transactions the parallel job work (issue 8, brief 8B)
 # moves onto the unit of work; an entry that no longer commits fails below, so the list only shrinks.

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.bookings.models import Booking
@@ -88,41 +85,14 @@ async def refunded_or_requested(session: AsyncSession, booking_id: uuid.UUID, *,
     return int(await session.scalar(statement) or 0)
 
 
-_events = cast(Table, ProviderEvent.__table__)
-
-
-@functools.cache
-def _store_event_statement() -> Any:
-    """PostgreSQL: INSERT the event unless it is there, and read whether the copy already there
-    was processed, in one statement. The read sees the rows committed before the statement
-    began: a copy still being inserted by a concurrent delivery counts as not processed."""
-    inserted = (
-        postgresql.insert(_events)
-        .values(id=bindparam("id"), type=bindparam("type"), payload=bindparam("payload", type_=_events.c.payload.type),
-                processed=False, attempts=0, received_at=bindparam("now", type_=_events.c.received_at.type))
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(_events.c.id)
-        .cte("inserted")
-    )
-    return select(select(func.count()).select_from(inserted).scalar_subquery(),
-                  select(_events.c.processed).where(_events.c.id == bindparam("id")).scalar_subquery())
-
-
 async def store_event(session: AsyncSession, *, event_id: str, event_type: str, payload: dict[str, object],
-                      now: datetime) -> tuple[bool, bool]:
-    """Store the event unless it is there: (first delivery, an earlier copy is processed
-    already). One statement on PostgreSQL; two on SQLite (no data-modifying WITH)."""
-    if session.get_bind().dialect.name == "postgresql":
-        inserted, processed = (await session.execute(
-            _store_event_statement(), {"id": event_id, "type": event_type, "payload": payload, "now": now})).one()
-        return bool(inserted), bool(processed)
-    first = await insert_if_absent(
+                      now: datetime) -> bool:
+    return await insert_if_absent(
         session, ProviderEvent.__table__,
         {"id": event_id, "type": event_type, "payload": payload, "processed": False, "attempts": 0,
          "received_at": now},
         ["id"],
     )
-    return first, not first and await event_processed(session, event_id)
 
 
 async def event_processed(session: AsyncSession, event_id: str) -> bool:

@@ -29,15 +29,16 @@ _log = structlog.get_logger("ais.payments.webhooks")
 
 async def receive(runtime: Runtime, event: ProviderEventData) -> bool:
     """The inbox: store the event, then process it. Two transactions by design: the event is
-    stored and committed first (its unit of work ends), so a crash or a failed processing leaves
-    it for the retry job; a duplicate of a processed event is answered without taking any lock
-    (one statement stores and checks it). True when the event is processed (now or earlier)."""
+    stored and committed first (`uow.commit()`), so a crash or a failed processing leaves it for
+    the retry job; a duplicate of a processed event is answered without taking any lock. True
+    when the event is processed (now or earlier)."""
     async with UnitOfWork(runtime) as uow:
-        _first_delivery, processed_before = await repository.store_event(
-            uow.session, event_id=event.id, event_type=event.type, payload=event.raw, now=utcnow())
-    if processed_before:
-        WEBHOOK_EVENTS.labels(event.type, "duplicate").inc()
-        return True
+        first_delivery = await repository.store_event(uow.session, event_id=event.id, event_type=event.type,
+                                                      payload=event.raw, now=utcnow())
+        await uow.commit()
+        if not first_delivery and await repository.event_processed(uow.session, event.id):
+            WEBHOOK_EVENTS.labels(event.type, "duplicate").inc()
+            return True
     return await process_event(runtime, event.id, event_type=event.type, payload=event.raw)
 
 
