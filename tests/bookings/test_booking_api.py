@@ -202,7 +202,14 @@ async def test_a_record_locator_collision_draws_a_new_one(client, runtime, passe
     taken = (await book(client, passenger, flight)).json()["reference"]
     draws = iter([taken, taken, "ZZ2345"])
     monkeypatch.setattr(service, "new_reference", lambda: next(draws))
-    response = await book(client, passenger, flight)
+    headers = {**passenger.headers, **idempotency_key()}
+    response = await client.post("/api/v1/bookings", json=booking_body(flight), headers=headers)
     assert response.status_code == 201, response.text
     assert response.json()["reference"] == "ZZ2345"
     assert identifiers.looks_like_reference("ZZ2345")
+    # The clashes wrote nothing and took no seat; the stored answer names the booking made.
+    replay = await client.post("/api/v1/bookings", json=booking_body(flight), headers=headers)
+    assert replay.headers.get("Idempotent-Replayed") == "true" and replay.content == response.content
+    detail = (await client.get(f"/api/v1/flights/{flight.id}")).json()
+    economy = next(cabin for cabin in detail["cabins"] if cabin["cabin"] == "economy")
+    assert economy["availableSeats"] == economy["capacity"] - 2, detail

@@ -148,3 +148,25 @@ async def test_real_redis_versioning():
 
 def test_entries_expire_within_the_spec_limit():
     assert 0 < search_cache.ENTRY_TTL_SECONDS <= 120
+
+
+async def _chained_reads(store) -> None:  # type: ignore[no-untyped-def]
+    name = f"test:{uuid.uuid4()}"
+    assert await store.get_chained(f"{name}:pointer", f"{name}:", ":entry") == (None, None)
+    await store.set(f"{name}:pointer", b"7", 60)
+    assert await store.get_chained(f"{name}:pointer", f"{name}:", ":entry") == (b"7", None)
+    await store.set(f"{name}:7:entry", b"payload", 60)
+    assert await store.get_chained(f"{name}:pointer", f"{name}:", ":entry") == (b"7", b"payload")
+
+
+async def test_a_chained_get_reads_a_key_then_the_key_its_value_names():
+    await _chained_reads(MemoryStore())
+
+
+@pytest.mark.skipif(not os.environ.get("AIS_TEST_REDIS_URL"), reason="set AIS_TEST_REDIS_URL for a real Redis")
+async def test_a_chained_get_on_redis_is_one_script_with_the_same_answers():
+    store = RedisStore(os.environ["AIS_TEST_REDIS_URL"])
+    try:
+        await _chained_reads(store)
+    finally:
+        await store.close()

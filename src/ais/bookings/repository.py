@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, exists, func, insert, select, union_all, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ais.bookings.models import Booking, BookingStatusChange, Passenger
@@ -16,31 +19,61 @@ from ais.bookings.rules import BookingStatus
 from ais.db.base import utcnow
 from ais.db.keyset import newest_first_page
 from ais.db.upsert import insert_if_absent
-from ais.errors import InternalError
 from ais.flights.models import Cabin, CabinClass, Flight, FlightStatus
 from ais.identity.models import User
 
 
-async def flight_to_book(session: AsyncSession, flight_id: uuid.UUID) -> Flight | None:
-    """The flight a new booking is for (its cabins are read by `cabin_of_flight`)."""
-    return await session.get(Flight, flight_id)
+class BookableCabin(NamedTuple):
+    id: uuid.UUID
+    seats_available: int
+    fare_minor: int
+    currency: str
 
 
-async def cabin_of_flight(session: AsyncSession, flight_id: uuid.UUID, cabin_class: CabinClass) -> Cabin | None:
-    return await session.scalar(
-        select(Cabin).where(Cabin.flight_id == flight_id, Cabin.cabin_class == cabin_class)
-    )
+# The creation path's statements are built once (Core, or ORM for the one entity it loads): a
+# booking then costs no statement construction and no cache-key traversal, only the execution.
+_FLIGHT_AND_CABIN_LOCKING_USER = (
+    select(Flight, Cabin.id, Cabin.seats_available, Cabin.fare_minor, Cabin.currency)
+    .select_from(Flight)
+    .join(User, User.id == bindparam("user_id"))
+    .outerjoin(Cabin, (Cabin.flight_id == Flight.id) & (Cabin.cabin_class == bindparam("cabin_class")))
+    .where(Flight.id == bindparam("flight_id"))
+    .with_for_update(of=User.__table__, key_share=True)
+)
+
+
+async def flight_and_cabin_locking_user(session: AsyncSession, flight_id: uuid.UUID, cabin_class: CabinClass,
+                                        user_id: uuid.UUID) -> tuple[Flight | None, BookableCabin | None]:
+    """The flight a new booking is for and its cabin of `cabin_class` (None when it has none), in
+    one statement that also locks the user's row until this transaction ends, so that one user's
+    booking creations run one after another (on PostgreSQL; SQLite has one writer anyway) and a
+    limit counted over their bookings afterwards (`seats_held_by`, a statement of its own, which
+    sees what the previous holder of the lock committed) cannot be passed by two requests at
+    once. `FOR NO KEY UPDATE OF users`, not `FOR UPDATE`: rows that merely reference the user
+    (tokens, idempotency records) are not blocked. (None, None) when there is no such flight."""
+    row = (await session.execute(_FLIGHT_AND_CABIN_LOCKING_USER,
+                                 {"flight_id": flight_id, "cabin_class": cabin_class, "user_id": user_id})).first()
+    if row is None:
+        return None, None
+    flight, cabin_id, seats_available, fare_minor, currency = row
+    if cabin_id is None:
+        return flight, None
+    return flight, BookableCabin(cabin_id, seats_available, fare_minor, currency)
+
+
+_cabins = cast(Table, Cabin.__table__)
+_TAKE_SEATS = (
+    update(_cabins)
+    .where(_cabins.c.id == bindparam("cabin_id"), _cabins.c.seats_available >= bindparam("count"))
+    .values(seats_available=_cabins.c.seats_available - bindparam("count"))
+    .returning(_cabins.c.seats_available)
+)
 
 
 async def take_seats(session: AsyncSession, cabin_id: uuid.UUID, count: int) -> int | None:
     """Decrement seats only if enough are left, in one statement: no row is read first, so two
     concurrent bookings can never both see the last seat. Returns the seats left, or None."""
-    result = await session.execute(
-        update(Cabin)
-        .where(Cabin.id == cabin_id, Cabin.seats_available >= count)
-        .values(seats_available=Cabin.seats_available - count)
-        .returning(Cabin.seats_available)
-    )
+    result = await session.execute(_TAKE_SEATS, {"cabin_id": cabin_id, "count": count})
     return result.scalar_one_or_none()
 
 
@@ -56,21 +89,19 @@ async def release_seats(session: AsyncSession, cabin_id: uuid.UUID, count: int) 
     return result.scalar_one_or_none()
 
 
-async def serialise_bookings_of(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Lock the user's row until this transaction ends, so that one user's booking creations run
-    one after another (on PostgreSQL; SQLite has one writer anyway) and a limit counted over
-    their bookings cannot be passed by two requests at once. `FOR NO KEY UPDATE`, not `FOR
-    UPDATE`: rows that merely reference the user (tokens, idempotency records) are not blocked."""
-    await session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
+_bookings = cast(Table, Booking.__table__)
+_SEATS_HELD = (
+    select(func.coalesce(func.sum(_bookings.c.seat_count), 0))
+    .where(_bookings.c.user_id == bindparam("user_id"),
+           _bookings.c.status.in_(bindparam("statuses", expanding=True)),
+           _bookings.c.expires_at > bindparam("now"))
+)
 
 
 async def seats_held_by(session: AsyncSession, user_id: uuid.UUID, statuses: frozenset[BookingStatus],
                         now: datetime) -> int:
     """Seats of the user's bookings in `statuses` whose hold has not lapsed yet."""
-    held = await session.scalar(
-        select(func.coalesce(func.sum(Booking.seat_count), 0))
-        .where(Booking.user_id == user_id, Booking.status.in_(statuses), Booking.expires_at > now)
-    )
+    held = await session.scalar(_SEATS_HELD, {"user_id": user_id, "statuses": sorted(statuses), "now": now})
     return int(held or 0)
 
 
@@ -184,20 +215,82 @@ async def departed_booking_ids(session: AsyncSession, status: BookingStatus, *, 
 
 
 
-async def insert_with_unique_reference(session: AsyncSession, booking: Booking,
-                                       new_reference: Callable[[], str]) -> None:
-    """INSERT the booking row, drawing a new record locator on the (rare) collision, without a
-    savepoint: `ON CONFLICT (reference) DO NOTHING` reports a clash instead of aborting the
-    transaction. The object then joins the session as the persistent row it now is."""
-    columns = [column.key for column in Booking.__table__.columns]
-    for _ in range(5):
-        values = {key: getattr(booking, key) for key in columns}
-        if await insert_if_absent(session, Booking.__table__, values, ["reference"]):
-            make_transient_to_detached(booking)
-            session.add(booking)
-            return
-        booking.reference = new_reference()
-    raise InternalError("Could not allocate a unique booking reference.")
+_passengers = cast(Table, Passenger.__table__)
+_history = cast(Table, BookingStatusChange.__table__)
+_PASSENGER_COLUMNS = ("id", "booking_id", "position", "first_name", "last_name", "type", "date_of_birth")
+_BOOKING_COLUMNS = tuple(column.key for column in _bookings.columns)
+_HISTORY_COLUMNS = ("id", "booking_id", "from_status", "to_status", "reason", "actor", "at")
+
+
+class Placed(NamedTuple):
+    """What `place_booking` did: `inserted` False when the record locator was taken (nothing
+    was written); `seats_left` None when the seats were not there (the caller rolls back)."""
+
+    inserted: bool
+    seats_left: int | None
+
+
+@functools.cache
+def _place_booking_statement(passenger_count: int) -> Any:
+    """PostgreSQL: the booking, its passengers, its first history row and the seat decrement in
+    one statement (one round trip). The booking's INSERT is `ON CONFLICT (reference) DO
+    NOTHING`; the other rows are inserted from its RETURNING and the cabin is decremented only
+    when it was inserted, so a reference clash writes nothing and takes no seat."""
+    new = (
+        postgresql.insert(_bookings)
+        .values({column.key: bindparam(f"b_{column.key}", type_=column.type) for column in _bookings.columns})
+        .on_conflict_do_nothing(index_elements=["reference"])
+        .returning(_bookings.c.id)
+        .cte("new_booking")
+    )
+
+    def row_of(table: Table, columns: tuple[str, ...], prefix: str) -> Any:
+        return select(*[new.c.id if name == "booking_id" else bindparam(f"{prefix}_{name}", type_=table.c[name].type)
+                        for name in columns]).select_from(new)
+
+    rows = [row_of(_passengers, _PASSENGER_COLUMNS, f"p{i}") for i in range(passenger_count)]
+    new_passengers = insert(_passengers).from_select(
+        list(_PASSENGER_COLUMNS), union_all(*rows) if len(rows) > 1 else rows[0]).cte("new_passengers")
+    new_history = insert(_history).from_select(
+        list(_HISTORY_COLUMNS), row_of(_history, _HISTORY_COLUMNS, "h")).cte("new_history")
+    taken = (
+        update(_cabins)
+        .where(_cabins.c.id == bindparam("cabin_id"), _cabins.c.seats_available >= bindparam("seats"),
+               exists(select(new.c.id)))
+        .values(seats_available=_cabins.c.seats_available - bindparam("seats"))
+        .returning(_cabins.c.seats_available)
+        .cte("taken")
+    )
+    return select(select(func.count()).select_from(new).scalar_subquery(),
+                  select(taken.c.seats_available).scalar_subquery()).add_cte(new_passengers, new_history)
+
+
+def _values(row: Any, columns: Iterable[str]) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in columns}
+
+
+async def place_booking(session: AsyncSession, booking: Booking, passengers: list[Passenger],
+                        history: BookingStatusChange) -> Placed:
+    """INSERT the booking row with its passengers and first history row, and take its seats
+    (`take_seats`). Without a savepoint: `ON CONFLICT (reference) DO NOTHING` reports a
+    record-locator clash instead of aborting the transaction. One statement on PostgreSQL: the
+    hot cabin row is locked by the last statement before the commit, inside it; on SQLite (no
+    data-modifying WITH; one writer anyway) the booking, its rows, then the seats. Every object
+    must carry its id; they are not added to the session (the caller presents them as they are)."""
+    booking_values = _values(booking, _BOOKING_COLUMNS)
+    if session.get_bind().dialect.name == "postgresql":
+        parameters = {f"b_{key}": value for key, value in booking_values.items()}
+        for i, passenger in enumerate(passengers):
+            parameters |= {f"p{i}_{key}": getattr(passenger, key) for key in _PASSENGER_COLUMNS if key != "booking_id"}
+        parameters |= {f"h_{key}": getattr(history, key) for key in _HISTORY_COLUMNS if key != "booking_id"}
+        parameters |= {"cabin_id": booking.cabin_id, "seats": booking.seat_count}
+        inserted, left = (await session.execute(_place_booking_statement(len(passengers)), parameters)).one()
+        return Placed(bool(inserted), left)
+    if not await insert_if_absent(session, _bookings, booking_values, ["reference"]):
+        return Placed(False, None)
+    await session.execute(insert(_passengers), [_values(passenger, _PASSENGER_COLUMNS) for passenger in passengers])
+    await session.execute(insert(_history), [_values(history, _HISTORY_COLUMNS)])
+    return Placed(True, await take_seats(session, booking.cabin_id, booking.seat_count))
 
 
 def attach_loaded(booking: Booking, *, flight: Flight, passengers: list[Passenger],

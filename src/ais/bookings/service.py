@@ -69,7 +69,7 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     any more, or the user would hold more than `max_held_seats` seats in unpaid bookings),
     SeatsUnavailable (fewer seats left than passengers need). Nothing is written on error.
     One user's creations are serialised (their row is locked until the caller commits)."""
-    flight = await repository.flight_to_book(session, request.flight_id)
+    flight, cabin = await repository.flight_and_cabin_locking_user(session, request.flight_id, request.cabin, user_id)
     if flight is None:
         raise NotFound("No such flight.")
     now = utcnow()
@@ -79,7 +79,6 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     errors = passenger_errors(request.passengers, departure_date=await local_departure_date(session, flight))
     if errors:
         raise ValidationFailed("The passengers are not valid for this booking.", details={"errors": errors})
-    cabin = await repository.cabin_of_flight(session, flight.id, request.cabin)
     if cabin is None:
         raise NotFound("This flight has no such cabin.")
     kinds = [p.type for p in request.passengers]
@@ -95,7 +94,7 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
         user_id=user_id,
         flight_id=flight.id,
         cabin_id=cabin.id,
-        cabin_class=cabin.cabin_class,
+        cabin_class=request.cabin,
         seat_count=seats,
         contact_email=str(request.contact_email).lower(),
         total_minor=total.minor_units,
@@ -106,26 +105,30 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
         updated_at=now,
     )
     check_transition(BookingStatus.INITIATED, BookingStatus.RESERVED)
-    await repository.insert_with_unique_reference(session, booking, new_reference)
     passengers = [
-        Passenger(booking_id=booking.id, position=i, first_name=p.first_name, last_name=p.last_name, type=p.type,
-                  date_of_birth=p.date_of_birth)
+        Passenger(id=uuid.uuid4(), booking_id=booking.id, position=i, first_name=p.first_name,
+                  last_name=p.last_name, type=p.type, date_of_birth=p.date_of_birth, ticket_number=None,
+                  seat_number=None, checkin_sequence=None)
         for i, p in enumerate(request.passengers)
     ]
-    history = [
-        BookingStatusChange(booking_id=booking.id, from_status=BookingStatus.INITIATED,
-                            to_status=BookingStatus.RESERVED, reason=f"{seats} seat(s) held", actor=actor.label,
-                            at=now)
-    ]
-    session.add_all([*passengers, *history])
-    await session.flush()
-    # The seat decrement comes last: it locks the hot cabin row, which concurrent bookings of the
-    # flight queue on, so the lock is held only from here to the commit. Refused → all rolls back.
-    left = await repository.take_seats(session, cabin.id, seats)
+    created = BookingStatusChange(id=uuid.uuid4(), booking_id=booking.id, from_status=BookingStatus.INITIATED,
+                                  to_status=BookingStatus.RESERVED, reason=f"{seats} seat(s) held",
+                                  actor=actor.label, at=now)
+    # One statement writes the booking and takes the seats; it locks the hot cabin row, which
+    # concurrent bookings of the flight queue on, so it comes last: the lock is held from there
+    # to the commit only. Refused → all rolls back.
+    for _ in range(5):
+        placed = await repository.place_booking(session, booking, passengers, created)
+        if placed.inserted:
+            break
+        booking.reference = new_reference()  # a record-locator clash wrote nothing: draw again
+    else:
+        raise InternalError("Could not allocate a unique booking reference.")
+    left = placed.seats_left
     if left is None:
         SEATS_UNAVAILABLE.inc()
         raise SeatsUnavailable(details={"requested": seats, "cabin": request.cabin.value})
-    repository.attach_loaded(booking, flight=flight, passengers=passengers, history=history)
+    repository.attach_loaded(booking, flight=flight, passengers=passengers, history=[created])
     BOOKING_TRANSITIONS.labels(BookingStatus.RESERVED.value).inc()
     if left == 0:
         invalidate_after_commit(session)  # the last seat went to this booking
@@ -134,9 +137,9 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
 
 async def _check_hold_limit(session: AsyncSession, user_id: uuid.UUID, seats: int, limit: int,
                             now: datetime) -> None:
-    """SPEC §4: holds cannot be hoarded. Counted under the user's row lock, so two parallel
-    requests of one user cannot both pass; the lock is held until the caller commits."""
-    await repository.serialise_bookings_of(session, user_id)
+    """SPEC §4: holds cannot be hoarded. Counted under the user's row lock (taken with the flight
+    read), so two parallel requests of one user cannot both pass; the lock is held until the
+    caller commits."""
     held = await repository.seats_held_by(session, user_id, HOLDING, now)
     if held + seats > limit:
         raise BookingConflict(

@@ -63,9 +63,12 @@ class Lookup:
     payload: bytes | None = None
 
 
+def _digest(identity: str) -> str:
+    return hashlib.sha256(f"{PAYLOAD_FORMAT}|{identity}".encode()).hexdigest()[:32]
+
+
 def search_key(version: str, identity: str) -> str:
-    digest = hashlib.sha256(f"{PAYLOAD_FORMAT}|{identity}".encode()).hexdigest()[:32]
-    return f"{PREFIX}:{version}:{digest}"
+    return f"{PREFIX}:{version}:{_digest(identity)}"
 
 
 async def lookup(store: KeyValueStore, identity: str, mode: CacheMode = CacheMode.USE) -> Lookup:
@@ -81,10 +84,12 @@ async def _lookup(store: KeyValueStore, identity: str, mode: CacheMode) -> Looku
     if _skip_until.get(store, 0.0) > time.monotonic():
         return Lookup("unavailable")
     try:
-        key = search_key(await _current_version(store), identity)
         if mode is CacheMode.REFRESH:
-            return Lookup("bypass", key)
-        payload = await store.get(key)
+            return Lookup("bypass", search_key(await _current_version(store), identity))
+        # The version and the entry under it in one round trip (the version still read first).
+        digest = _digest(identity)
+        version, payload = await store.get_chained(VERSION_KEY, f"{PREFIX}:", f":{digest}")
+        key = f"{PREFIX}:{version.decode() if version is not None else await _seed_version(store)}:{digest}"
     except StoreUnavailable:
         _skip_until[store] = time.monotonic() + RETRY_STORE_AFTER_SECONDS
         return Lookup("unavailable")

@@ -22,6 +22,7 @@ class StoreUnavailable(Exception):
 
 class KeyValueStore(Protocol):
     async def get(self, key: str) -> bytes | None: ...
+    async def get_chained(self, key: str, prefix: str, suffix: str) -> tuple[bytes | None, bytes | None]: ...
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None: ...
     async def incr(self, key: str, ttl_seconds: int | None = None) -> int: ...
     async def ping(self) -> None: ...
@@ -53,6 +54,11 @@ class MemoryStore:
     async def get(self, key: str) -> bytes | None:
         return self._live(key)
 
+    async def get_chained(self, key: str, prefix: str, suffix: str) -> tuple[bytes | None, bytes | None]:
+        """The value of `key` and, when there is one, the value of `prefix + that value + suffix`."""
+        first = self._live(key)
+        return first, None if first is None else self._live(prefix + first.decode() + suffix)
+
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
         if len(self._data) >= self._max_items:
             self._evict()
@@ -82,6 +88,15 @@ class MemoryStore:
         self._data.clear()
 
 
+# One round trip for two dependent reads (a versioned key: the version, then the entry under
+# it). The second key is built in the script, so this store is for a single Redis, not a cluster.
+_CHAINED_GET = """
+local first = redis.call('GET', KEYS[1])
+if not first then return {false, false} end
+return {first, redis.call('GET', ARGV[1] .. first .. ARGV[2])}
+"""
+
+
 class RedisStore:
     kind = "redis"
 
@@ -93,6 +108,7 @@ class RedisStore:
             url, max_connections=50, timeout=2, socket_timeout=1, socket_connect_timeout=1
         )
         self._redis = Redis(connection_pool=self._pool)
+        self._chained_get = self._redis.register_script(_CHAINED_GET)  # EVALSHA, loaded on first use
         self._down_logged = False
 
     async def _call(self, coro):  # type: ignore[no-untyped-def]
@@ -113,6 +129,12 @@ class RedisStore:
     async def get(self, key: str) -> bytes | None:
         value = await self._call(self._redis.get(key))
         return value if value is None else bytes(value)
+
+    async def get_chained(self, key: str, prefix: str, suffix: str) -> tuple[bytes | None, bytes | None]:
+        """The value of `key` and, when there is one, the value of `prefix + that value + suffix`:
+        one round trip (a Lua script), both read at the same instant."""
+        first, second = await self._call(self._chained_get(keys=[key], args=[prefix, suffix]))
+        return (None if first is None else bytes(first)), (None if second is None else bytes(second))
 
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
         await self._call(self._redis.set(key, value, ex=ttl_seconds))

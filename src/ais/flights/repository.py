@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import Table, bindparam, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -30,6 +31,34 @@ class OfferRow(NamedTuple):
     seats_available: int
 
 
+_flights = cast(Table, Flight.__table__)
+_cabins = cast(Table, Cabin.__table__)
+
+
+@functools.cache
+def _offers_statement(statuses: frozenset[FlightStatus]) -> Any:
+    """Built once per status set, in Core (a search then costs no statement construction, no
+    cache-key traversal, no ORM compile step and no expanding IN to render: the statuses are
+    plain ORed parameters)."""
+    flights, cabins = _flights.c, _cabins.c
+    return (
+        select(flights.id, flights.flight_number, flights.origin, flights.destination, flights.departure_at,
+               flights.arrival_at, cabins.fare_minor, cabins.currency, cabins.seats_available)
+        .select_from(_flights.join(_cabins, (cabins.flight_id == flights.id)
+                                   & (cabins.cabin_class == bindparam("cabin", type_=cabins.cabin_class.type))))
+        .where(
+            flights.origin == bindparam("origin"),
+            flights.destination == bindparam("destination"),
+            flights.departure_at >= bindparam("departs_from"),
+            flights.departure_at < bindparam("departs_before"),
+            or_(*(flights.status == status for status in sorted(statuses))),
+            cabins.seats_available >= bindparam("min_seats"),
+        )
+        .order_by(flights.departure_at, flights.flight_number)
+        .limit(MAX_OFFERS)
+    )
+
+
 async def find_offers(
     session: AsyncSession,
     *,
@@ -42,24 +71,10 @@ async def find_offers(
     statuses: Collection[FlightStatus],
 ) -> list[OfferRow]:
     """One query, flights joined to the one cabin asked for; served by ix_flights_route_departure."""
-    statement = (
-        select(
-            Flight.id, Flight.flight_number, Flight.origin, Flight.destination, Flight.departure_at,
-            Flight.arrival_at, Cabin.fare_minor, Cabin.currency, Cabin.seats_available,
-        )
-        .join(Cabin, (Cabin.flight_id == Flight.id) & (Cabin.cabin_class == cabin))
-        .where(
-            Flight.origin == origin,
-            Flight.destination == destination,
-            Flight.departure_at >= departs_from,
-            Flight.departure_at < departs_before,
-            Flight.status.in_(list(statuses)),
-            Cabin.seats_available >= min_seats,
-        )
-        .order_by(Flight.departure_at, Flight.flight_number)
-        .limit(MAX_OFFERS)
-    )
-    result = await session.execute(statement)
+    result = await session.execute(_offers_statement(frozenset(statuses)), {
+        "cabin": cabin, "origin": origin, "destination": destination, "departs_from": departs_from,
+        "departs_before": departs_before, "min_seats": min_seats,
+    })
     return [OfferRow(*row) for row in result.all()]
 
 

@@ -4,30 +4,39 @@ release the record."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ais.db.upsert import insert_if_absent
 from ais.idempotency.models import IdempotencyRecord, IdempotencyStatus
+
+_records = cast(Table, IdempotencyRecord.__table__)
+_CLAIM_COLUMNS = ("id", "user_id", "scope", "key", "request_hash", "status", "locked_until", "expires_at",
+                  "created_at")
+
+
+@functools.cache
+def _insert_claim(dialect: str) -> Any:
+    """Built once per database: INSERT … ON CONFLICT (user_id, scope, key) DO NOTHING."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    return (module.insert(_records)
+            .values({name: bindparam(name, type_=_records.c[name].type) for name in _CLAIM_COLUMNS})
+            .on_conflict_do_nothing(index_elements=["user_id", "scope", "key"]))
 
 
 async def insert_claim(session: AsyncSession, *, record_id: uuid.UUID, user_id: uuid.UUID, scope: str, key: str,
                        fingerprint: str, lock: datetime, expires_at: datetime, now: datetime) -> bool:
     """A STARTED record for (user, scope, key) unless one exists; True when this call made it."""
-    return await insert_if_absent(
-        session,
-        IdempotencyRecord.__table__,
-        {
-            "id": record_id, "user_id": user_id, "scope": scope, "key": key, "request_hash": fingerprint,
-            "status": IdempotencyStatus.STARTED.value, "locked_until": lock, "expires_at": expires_at,
-            "created_at": now,
-        },
-        ["user_id", "scope", "key"],
-    )
+    result = await session.execute(_insert_claim(session.get_bind().dialect.name), {
+        "id": record_id, "user_id": user_id, "scope": scope, "key": key, "request_hash": fingerprint,
+        "status": IdempotencyStatus.STARTED, "locked_until": lock, "expires_at": expires_at, "created_at": now,
+    })
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def find(session: AsyncSession, *, user_id: uuid.UUID, scope: str, key: str) -> IdempotencyRecord | None:
@@ -63,14 +72,20 @@ def _still_ours(record_id: uuid.UUID, lock: datetime) -> tuple[Any, ...]:
             IdempotencyRecord.locked_until == lock)
 
 
+_COMPLETE = (
+    update(_records)
+    .where(_records.c.id == bindparam("record_id"), _records.c.status == IdempotencyStatus.STARTED,
+           _records.c.locked_until == bindparam("lock"))
+    .values(status=IdempotencyStatus.COMPLETED, response_status=bindparam("status_code"),
+            response_body=bindparam("body"))
+)
+
+
 async def complete(session: AsyncSession, record_id: uuid.UUID, lock: datetime, *, status_code: int,
                    body: bytes) -> bool:
     """Store the answer of a claim that is still ours; False when a retry took the key over."""
-    result = await session.execute(
-        update(IdempotencyRecord)
-        .where(*_still_ours(record_id, lock))
-        .values(status=IdempotencyStatus.COMPLETED, response_status=status_code, response_body=body)
-    )
+    result = await session.execute(_COMPLETE, {"record_id": record_id, "lock": lock, "status_code": status_code,
+                                               "body": body})
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
