@@ -99,7 +99,8 @@ def test_a_complete_strong_production_config_starts_and_invents_no_secret(tmp_pa
     settings.check_production()
     assert settings.with_embedded_secrets() is settings
     assert not (tmp_path / "secrets").exists()
-    assert not settings.jobs_in_process
+    assert settings.jobs_in_process  # `ais serve` runs a worker unless `--no-worker`, production too
+    assert not settings.model_copy(update={"run_jobs_in_process": False}).jobs_in_process
 
 
 def test_production_never_falls_back_to_a_generated_secret(tmp_path):

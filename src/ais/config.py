@@ -100,10 +100,11 @@ class Settings(BaseSettings):
 
     @property
     def jobs_in_process(self) -> bool:
-        """Embedded mode runs the periodic jobs inside the server; production uses `ais scheduler`."""
+        """`ais serve` runs a job worker in process, in every mode, unless `--no-worker` (which sets
+        RUN_JOBS_IN_PROCESS=false): production deployments run `ais serve --no-worker` plus `ais worker`s."""
         if self.run_jobs_in_process is not None:
             return self.run_jobs_in_process
-        return not self.is_production
+        return True
 
     @property
     def effective_database_url(self) -> str:
