@@ -19,9 +19,9 @@ from ais.payments.models import Refund, RefundStatus
 from ais.payments.stripe_gateway import StripeGateway
 from ais.payments.tasks import retry_pending_refunds
 from tests.factories import new_flight
-from tests.payments.conftest import (
+from tests.fixtures.payment_flow import paid_booking
+from tests.payments.support import (
     cancel,
-    paid_booking,
     passenger_user,
     payment_intent_of,
     refunds_at_provider,

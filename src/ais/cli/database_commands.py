@@ -13,7 +13,6 @@ from rich.logging import RichHandler
 
 from ais.cli.command import _fail, _migrate, _run, _settings, _shown_url, app, db_app, err, out
 from ais.db import backup as backups
-from ais.db import migrate
 
 
 class _MigrationSteps(logging.Filter):
@@ -60,6 +59,9 @@ def db_downgrade(
 @db_app.command("current")
 def db_current() -> None:
     """Print the revision the database is at, and whether that is the code's head."""
+    # Loads Alembic: only the commands that need it do (every `ais` process starts faster).
+    from ais.db import migrate
+
     settings = _settings()
     found = _run(settings, lambda runtime: migrate.live_revisions(runtime.engine))
     heads = migrate.code_heads()
