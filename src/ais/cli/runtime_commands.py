@@ -124,6 +124,10 @@ def _uvicorn(host: str, port: int, workers: int) -> None:
         access_log=False,  # the app writes one log line per request itself
         log_config=None,  # keep the logging configured above (and by create_app in each worker)
         timeout_graceful_shutdown=20,
+        # uvicorn kills a worker that does not answer its supervisor's ping within this time (5 s
+        # by default): on a saturated host a worker still starting or busy would be killed and
+        # respawned in a loop, dropping its requests. A truly hung worker is still replaced.
+        timeout_worker_healthcheck=30,
         # X-Forwarded-For is trusted only from FORWARDED_ALLOW_IPS, which the app applies itself
         # (uvicorn's default would trust loopback); no `server: uvicorn` banner.
         proxy_headers=False,
