@@ -28,7 +28,13 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
-RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
+# Every dependency below is `async def` although none awaits: FastAPI runs a plain `def`
+# dependency in a worker thread, a thread hop per request only to read the app's state.
+async def _runtime(request: Request) -> Runtime:
+    return runtime_of(request)
+
+
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 
 
 async def unit_of_work(runtime: RuntimeDep) -> AsyncIterator[UnitOfWork]:
@@ -40,24 +46,24 @@ async def unit_of_work(runtime: RuntimeDep) -> AsyncIterator[UnitOfWork]:
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(unit_of_work, scope="function")]
 
 
-def request_session(uow: UnitOfWorkDep) -> AsyncSession:
+async def request_session(uow: UnitOfWorkDep) -> AsyncSession:
     return uow.session
 
 
 SessionDep = Annotated[AsyncSession, Depends(request_session)]
 
 
-def airports_of(request: Request) -> AirportDirectory:
+async def airports_of(request: Request) -> AirportDirectory:
     airports: AirportDirectory = request.app.state.airports
     return airports
 
 
-def access_states_of(request: Request) -> AccessStateCache:
+async def access_states_of(request: Request) -> AccessStateCache:
     access_states: AccessStateCache = request.app.state.access_states
     return access_states
 
 
-def maintenance_of(request: Request) -> MaintenanceCache:
+async def maintenance_of(request: Request) -> MaintenanceCache:
     maintenance: MaintenanceCache = request.app.state.maintenance
     return maintenance
 

@@ -44,7 +44,8 @@ async def current_principal(
     return principal
 
 
-def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def admin_principal(  # async: a plain def would run in a worker thread
+    principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     if not principal.is_admin:
         raise Forbidden("This needs the admin role.")
     return principal
