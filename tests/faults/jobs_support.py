@@ -1,57 +1,21 @@
-"""What the job fault tests share: an SMTP server (aiosmtpd) that can stall, and `ais worker`
-processes started as an operator starts them, on a private database."""
+"""What the job fault tests share: the recording SMTP server (`tests.fixtures.smtp`, re-exported),
+and `ais worker` processes started as an operator starts them, on a private database."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiosmtpd.controller import Controller
+from tests.fixtures.services import AIS_COMMAND, LIVE_DEFAULTS, ais_environment
+from tests.fixtures.smtp import Inbox, smtp_server
 
-from tests.fixtures.services import AIS_COMMAND, LIVE_DEFAULTS, ais_environment, free_port
-
-
-class Inbox:
-    """Records every message it accepts; with `stall_first`, the first DATA never gets an answer
-    (the sender hangs in the middle of sending, as with a stuck mail relay)."""
-
-    def __init__(self, *, stall_first: bool = False) -> None:
-        self.received: list[tuple[float, list[str], bytes]] = []
-        self.stalling = threading.Event()  # set once a sender hangs on the stalled DATA
-        self._stall_next = stall_first
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        with self._lock:
-            stall, self._stall_next = self._stall_next, False
-        if stall:
-            self.stalling.set()
-            await asyncio.sleep(3600)  # never answers; the sender is killed meanwhile
-        with self._lock:
-            self.received.append((time.time(), list(envelope.rcpt_tos), envelope.content))  # wall clock
-        return "250 OK"
-
-    def to(self, address: str) -> list[float]:
-        with self._lock:
-            return [at for at, rcpt, _ in self.received if address in rcpt]
-
-
-@contextmanager
-def smtp_server(inbox: Inbox) -> Iterator[int]:
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port
-    finally:
-        controller.stop()
+__all__ = ["Inbox", "Workers", "smtp_server", "workers"]
 
 
 @dataclass

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from ais.notifications.models import MessageStatus, OutboxMessage
@@ -19,15 +18,7 @@ from ais.runtime import Runtime
 from ais.wiring import create_runtime
 from tests.factories import book, idempotency_key, new_flight, new_user
 from tests.fixtures.payment_flow import Live, pay_through_checkout
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
-        return "250 OK"
+from tests.fixtures.smtp import Inbox, smtp_server
 
 
 def _free_port() -> int:
@@ -39,13 +30,8 @@ def _free_port() -> int:
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server(inbox) as port:
         yield inbox, port
-    finally:
-        controller.stop()
 
 
 async def _messages_of(runtime: Runtime, booking_id: str) -> list[OutboxMessage]:
@@ -80,7 +66,7 @@ async def test_confirmation_and_cancellation_mails_reach_a_real_smtp_server(clie
         assert await send_all(sender, booking["id"], unpaid["id"]) == 0  # sent once
     finally:
         await sender.close()
-    received = {tuple(rcpt): message_from_bytes(content, policy=policy.default) for _, rcpt, content in inbox.messages}
+    received = {tuple(rcpt): message_from_bytes(content, policy=policy.default) for _, rcpt, content in inbox.received}
     confirmed = received[("layla@example.com",)]
     assert confirmed["Subject"] == f"Your booking {booking['reference']} is confirmed"
     assert confirmed.get_content_type() == "multipart/alternative"  # text and HTML (SPEC §7 item 25)
