@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import psycopg
 
-from tests.fixtures.backend import ADMIN_DSN, BACKEND
+from tests.fixtures.backend import BACKEND
+from tests.fixtures.databases import new_postgres_database
 
 AIS = str(Path(sys.executable).with_name("ais"))
 
@@ -105,14 +105,8 @@ def fresh_database() -> Iterator[str]:
                 path.unlink()
             directory.rmdir()
         return
-    name = f"ais_cli_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with new_postgres_database(f"ais_cli_{os.getpid()}") as url:
+        yield url
 
 
 def free_port() -> int:

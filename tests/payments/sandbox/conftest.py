@@ -8,18 +8,17 @@ sandbox; a test that names a file gets the same schema each time it names it).""
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 import stripe
 
 from ais.payments.sandbox import DeliveryPolicy, create_sandbox_app, sandbox_of
-from tests.fixtures.backend import ADMIN_DSN, BACKEND
+from tests.fixtures.backend import BACKEND
+from tests.fixtures.databases import new_postgres_database
 from tests.payments.sandbox.serving import reserve_socket, serve
 from tests.payments.sandbox.support import (
     FAST,
@@ -39,14 +38,8 @@ def sandbox_postgres_url() -> Iterator[str | None]:
     if BACKEND != "postgres":
         yield None
         return
-    name = f"ais_sandbox_test_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with new_postgres_database(f"ais_sandbox_test_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture
