@@ -16,7 +16,8 @@ PYTEST_ARGS ?=
 ARGS ?=
 BENCH_ARGS ?=
 
-# The two test passes share PostgreSQL and Redis; never run them side by side under `make -j`.
+# Targets run one after another; `make test` itself runs its two passes side by side
+# (scripts/test_passes.sh), which is safe because they share no database, Redis database or port.
 .NOTPARALLEL:
 .PHONY: venv venv-dev lock run test test-sqlite test-postgres test-faults lint check bench bench-perf loadtest loadtest-smoke migration clean distclean
 
@@ -49,10 +50,12 @@ lock:
 run: venv
 	$(BIN)/ais serve $(ARGS)
 
-# The whole suite twice: on SQLite (embedded mode), then on PostgreSQL with Redis.
-# The PostgreSQL pass creates and drops its own `ais_test_*` databases through
-# AIS_TEST_PG_ADMIN_DSN (default postgresql://root@127.0.0.1:5432/test).
-test: test-sqlite test-postgres test-faults
+# The whole suite twice, side by side: on SQLite (embedded mode) and on PostgreSQL with Redis,
+# each line prefixed with its pass; then the fault tests alone. The PostgreSQL pass creates and
+# drops its own `ais_test_*` databases through AIS_TEST_PG_ADMIN_DSN (default
+# postgresql://root@127.0.0.1:5432/test).
+test: venv-dev
+	@MAKE="$(MAKE)" bash scripts/test_passes.sh
 
 test-sqlite: venv-dev
 	AIS_TEST_DB=sqlite $(PYTEST) -m "not faults" $(PYTEST_ARGS)
