@@ -42,9 +42,11 @@ async def _limit_booking_creation(request: Request, user: Principal) -> None:
     await enforce(request, "booking-create", str(user.id), limit=settings.booking_rate_per_minute)
 
 
+# Neither calls the payment provider while it runs (a paid booking's refund is asked for after the
+# commit), so each claims its key in its own transaction.
 CreateIdempotently = Annotated[IdempotentRequest, Depends(idempotent(
-    "bookings.create", body=BookingCreate, before_claim=_limit_booking_creation))]
-CancelIdempotently = Annotated[IdempotentRequest, Depends(idempotent("bookings.cancel"))]
+    "bookings.create", body=BookingCreate, before_claim=_limit_booking_creation, calls_provider=False))]
+CancelIdempotently = Annotated[IdempotentRequest, Depends(idempotent("bookings.cancel", calls_provider=False))]
 
 
 @router.post(
@@ -62,11 +64,18 @@ async def create_booking(body: BookingCreate, request: Request, user: CurrentUse
     `BOOKING_RATE_PER_MINUTE` bookings a minute. While maintenance mode is on: 503
     SERVICE_UNAVAILABLE, retryable, with `Retry-After`."""
     settings = runtime.settings
-    booking = await service.create_booking(
+    answered: list[Response] = []
+
+    async def store_answer(booking: Booking) -> None:
+        # Stored before the seats are taken: the flight's hot cabin row stays locked from the seat
+        # statement to the commit only. It rolls back with the booking if the seats are gone.
+        answered[:] = [await idem.respond(201, await presenters.present(session, booking))]
+
+    await service.create_booking(
         session, user_id=user.id, request=body, hold_minutes=settings.hold_minutes,
-        max_held_seats=settings.max_held_seats, actor=_actor(request, user),
+        max_held_seats=settings.max_held_seats, actor=_actor(request, user), before_seats_taken=store_answer,
     )
-    return await idem.respond(201, await presenters.present(session, booking))
+    return answered[-1]
 
 
 @router.get("/bookings", response_model=Page[BookingOut], responses=responses("UNAUTHORIZED"))

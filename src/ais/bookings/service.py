@@ -6,6 +6,7 @@ work owns the transaction."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -60,9 +61,19 @@ def price(fare: Money, passenger_types: list[PassengerType]) -> Money:
     return total
 
 
+BeforeSeatsTaken = Callable[[Booking], Awaitable[None]]
+
+
 async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: BookingCreate,
-                         hold_minutes: int, max_held_seats: int, actor: Actor) -> Booking:
+                         hold_minutes: int, max_held_seats: int, actor: Actor,
+                         before_seats_taken: BeforeSeatsTaken | None = None) -> Booking:
     """Hold seats and create a `reserved` booking whose hold lapses after `hold_minutes`.
+
+    `before_seats_taken(booking)` runs with the complete booking (flight, passengers, history
+    attached) just before the statement that takes its seats, again if a record-locator clash
+    made it draw another reference: what the caller writes there (the idempotent answer) is then
+    not written while the flight's hot cabin row is locked, which lasts from that statement to
+    the commit and which every concurrent booking of the flight waits for.
 
     Raises NotFound (no such flight/cabin), ValidationFailed (passenger types that their dates of
     birth contradict, no adult, more infants than adults), BookingConflict (flight not bookable
@@ -117,7 +128,10 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     # One statement writes the booking and takes the seats; it locks the hot cabin row, which
     # concurrent bookings of the flight queue on, so it comes last: the lock is held from there
     # to the commit only. Refused → all rolls back.
+    repository.attach_loaded(booking, flight=flight, passengers=passengers, history=[created])
     for _ in range(5):
+        if before_seats_taken is not None:
+            await before_seats_taken(booking)
         placed = await repository.place_booking(session, booking, passengers, created)
         if placed.inserted:
             break
@@ -128,7 +142,6 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     if left is None:
         SEATS_UNAVAILABLE.inc()
         raise SeatsUnavailable(details={"requested": seats, "cabin": request.cabin.value})
-    repository.attach_loaded(booking, flight=flight, passengers=passengers, history=[created])
     BOOKING_TRANSITIONS.labels(BookingStatus.RESERVED.value).inc()
     if left == 0:
         invalidate_after_commit(session)  # the last seat went to this booking

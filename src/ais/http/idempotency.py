@@ -6,7 +6,8 @@ A route that creates or moves money declares
 
 and ends with `return await idem.respond(201, answer)`. Before the route runs, the dependency
 reads the header, the caller and the body's canonical hash and claims the key
-(`ais.idempotency.service.claim`: the one documented early commit). A key whose first attempt
+(`ais.idempotency.service.claim`: in the route's own transaction, or, for a route that calls the
+payment provider, in the one documented early commit). A key whose first attempt
 completed is answered with its stored bytes and `Idempotent-Replayed: true` without running the
 route (`IdempotentReplay`, turned into that response by `replay_response`). A route that raises
 rolls the unit of work back, which releases the key; `respond` stores the answer in the route's
@@ -79,20 +80,24 @@ class IdempotentRequest:
 
 
 def idempotent(scope: str, *, body: type[BaseModel] | None = None, caller: Any = CurrentUser,
-               before_claim: BeforeClaim | None = None) -> Callable[..., Awaitable[IdempotentRequest]]:
+               before_claim: BeforeClaim | None = None,
+               calls_provider: bool = True) -> Callable[..., Awaitable[IdempotentRequest]]:
     """The dependency of an idempotent route, for the operation `scope`.
 
     `body`: the route's request body model (the route's parameter must be called `body` too: FastAPI
     then reads one body for both). `caller`: the principal dependency (`AdminUser` on staff
     routes, so that a passenger is refused before any key is claimed). `before_claim`: a check
-    that must refuse the request before the key is claimed (a rate limit)."""
+    that must refuse the request before the key is claimed (a rate limit). `calls_provider=False`
+    for an operation that only writes to the database: its claim joins its own transaction (one
+    commit, not two; see `ais.idempotency.service.claim`)."""
 
     async def claim_key(*, request: Request, uow: UnitOfWork, principal: Principal, key: str,
                         body: BaseModel | None = None) -> IdempotentRequest:
         if before_claim is not None:
             await before_claim(request, principal)
         fingerprint = service.request_hash(request.method, request.url.path, body)
-        outcome = await service.claim(uow, user_id=principal.id, scope=scope, key=key, fingerprint=fingerprint)
+        outcome = await service.claim(uow, user_id=principal.id, scope=scope, key=key, fingerprint=fingerprint,
+                                      early_commit=calls_provider)
         if isinstance(outcome, StoredAnswer):
             raise IdempotentReplay(outcome)
         return IdempotentRequest(uow, outcome, key, fingerprint)

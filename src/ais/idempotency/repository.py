@@ -72,9 +72,12 @@ def _still_ours(record_id: uuid.UUID, lock: datetime) -> tuple[Any, ...]:
             IdempotencyRecord.locked_until == lock)
 
 
+# A claim that is still ours carries our lock; an answer stored earlier in the same attempt may be
+# replaced (a booking whose record locator clashed stores its answer again under the new one).
 _COMPLETE = (
     update(_records)
-    .where(_records.c.id == bindparam("record_id"), _records.c.status == IdempotencyStatus.STARTED,
+    .where(_records.c.id == bindparam("record_id"),
+           _records.c.status.in_([IdempotencyStatus.STARTED, IdempotencyStatus.COMPLETED]),
            _records.c.locked_until == bindparam("lock"))
     .values(status=IdempotencyStatus.COMPLETED, response_status=bindparam("status_code"),
             response_body=bindparam("body"))

@@ -1,12 +1,14 @@
 """Idempotent writes, with Stripe's rules (SPEC §7).
 
-Scope is user + operation + key. The first attempt claims the key in a short committed
-transaction (the one documented early commit of every idempotent request); the operation and its
-stored answer then commit together, so an answer is stored exactly when its effects are. A repeat
-gets the stored bytes back; a different body is refused; a repeat while the first runs is told to
-retry. An attempt that fails (nothing of it committed) releases the key so the client may retry
-it. Only successful (2xx) answers are stored: a 409 "sold out" or a 503 must not be replayed for a
-day.
+Scope is user + operation + key. An operation that only writes to the database (a booking)
+claims its key in its own transaction: the claim, the work and the stored answer commit together,
+and a concurrent repeat waits on the key's unique index until the first attempt ends, then replays
+its answer (or runs, when the first failed and left nothing). An operation that calls the payment
+provider while it runs must not keep a transaction open across that call: it claims the key in a
+short committed transaction first (the one documented early commit), so a repeat meanwhile is told
+to retry, and a failure releases the key. Either way an answer is stored exactly when its effects
+are; a repeat gets the stored bytes back; a different body is refused. Only successful (2xx)
+answers are stored: a 409 "sold out" or a 503 must not be replayed for a day.
 
 The HTTP side (the `Idempotency-Key` header, the replayed response) is `ais.http.idempotency`;
 this module knows nothing of HTTP.
@@ -78,15 +80,18 @@ def validate_key(key: str | None) -> str:
 
 
 async def claim(uow: UnitOfWork, *, user_id: uuid.UUID, scope: str, key: str | None,
-                fingerprint: str) -> Claim | StoredAnswer:
+                fingerprint: str, early_commit: bool = True) -> Claim | StoredAnswer:
     """Claim (user, scope, key) for this attempt, or find the answer to replay.
 
-    A two-transaction flow by design: the claim commits at once (`uow.commit()`), so a concurrent
-    repeat sees it while this attempt runs; the attempt's own work then runs in the unit of
-    work's next transaction. From here on a rollback of the unit of work releases the key (a
-    rollback hook). Raises IdempotencyKeyRequired / ValidationFailed (no or malformed key),
-    IdempotencyPayloadMismatch (the key was used with another request), IdempotencyInProgress
-    (an attempt with this key is still running: retry)."""
+    With `early_commit` (operations that call the provider), a two-transaction flow: the claim
+    commits at once (`uow.commit()`), so a concurrent repeat sees it while this attempt runs; the
+    attempt's own work then runs in the unit of work's next transaction, and from here on a
+    rollback of the unit of work releases the key (a rollback hook). Without it, the claim is a
+    row of the attempt's own transaction: a concurrent repeat's insert waits for that transaction
+    (PostgreSQL's unique index) and then finds the stored answer, or nothing when it rolled back;
+    a rollback takes the claim with it. Raises IdempotencyKeyRequired / ValidationFailed (no or
+    malformed key), IdempotencyPayloadMismatch (the key was used with another request),
+    IdempotencyInProgress (an attempt with this key is still running: retry)."""
     key = validate_key(key)
     session = uow.session
     now = utcnow()
@@ -110,8 +115,10 @@ async def claim(uow: UnitOfWork, *, user_id: uuid.UUID, scope: str, key: str | N
                                           expires_at=now + RETENTION):
             raise IdempotencyInProgress()
         record_id = record.id
-    await uow.commit()
     claimed = Claim(record_id, lock)
+    if not early_commit:
+        return claimed
+    await uow.commit()
     uow.on_rollback(_releaser(claimed), key=("idempotency.release", record_id))
     return claimed
 
