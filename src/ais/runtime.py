@@ -29,7 +29,7 @@ class JobQueue(Protocol):
     in-process executor's table on SQLite (`ais.jobs.queue`, chosen by the composition root)."""
 
     async def defer(self, task: str, *, queueing_lock: str | None = None, **kwargs: Any) -> None:
-        """Queue `task(**kwargs)`; with `queueing_lock`, not while a job with that lock waits."""
+        """Queue `task(**kwargs)`; with `queueing_lock`, not while a job with that lock waits or runs."""
 
     async def prune(self, older_than: timedelta) -> None:
         """Forget jobs that finished longer than `older_than` ago."""

@@ -176,3 +176,39 @@ async def test_a_job_out_of_attempts_stays_failed_with_its_error_and_is_retried_
     [job] = [item for item in json.loads(operator.run("jobs", "--json", "--limit", "1000").out)["items"]
              if item["id"] == job_id]
     assert job["status"] == "succeeded", job
+
+
+async def test_one_job_per_queueing_lock_waits_or_runs(runtime):
+    """A sweep that finds a refund still pending defers nothing while its job waits, nor while it
+    runs: on PostgreSQL a second job beside a running one would break the first one's retry."""
+    jobs_table = "procrastinate_jobs" if BACKEND == "postgres" else "embedded_jobs"
+    lock = f"submit_refund:{uuid.uuid4()}"
+
+    async def defer() -> None:
+        await runtime.defer("submit_refund", queueing_lock=lock, refund_id=str(uuid.uuid4()))
+
+    async def jobs_with_the_lock() -> int:
+        async with runtime.session_factory() as session:
+            return int(await session.scalar(text(f"SELECT count(*) FROM {jobs_table} WHERE queueing_lock = :lock"),
+                                            {"lock": lock}) or 0)
+
+    async def set_status(status: str) -> None:
+        async with runtime.session_factory() as session:
+            await session.execute(text(f"UPDATE {jobs_table} SET status = :status WHERE queueing_lock = :lock"),
+                                  {"status": status, "lock": lock})
+            await session.commit()
+
+    try:
+        await defer()
+        await defer()  # one waits
+        assert await jobs_with_the_lock() == 1
+        await set_status("doing")
+        await defer()  # it runs
+        assert await jobs_with_the_lock() == 1
+        await set_status("succeeded")
+        await defer()  # it is over: a new one may wait
+        assert await jobs_with_the_lock() == 2
+    finally:
+        async with runtime.session_factory() as session:
+            await session.execute(text(f"DELETE FROM {jobs_table} WHERE queueing_lock = :lock"), {"lock": lock})
+            await session.commit()

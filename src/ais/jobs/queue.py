@@ -32,6 +32,7 @@ class ProcrastinateQueue:
     """Defers through procrastinate; its connection pool opens on the first defer."""
 
     def __init__(self, runtime: Runtime, *, pool_size: int = DEFER_POOL_SIZE) -> None:
+        self.runtime = runtime
         self.app = build_app(runtime, pool_size=pool_size)
         self._opened = False
         self._opening = asyncio.Lock()
@@ -45,7 +46,13 @@ class ProcrastinateQueue:
         return self.app
 
     async def defer(self, task: str, *, queueing_lock: str | None = None, **kwargs: Any) -> None:
+        """One job per queueing lock waits or runs: a sweep that finds the refund still pending
+        while its job runs (and may retry itself) defers nothing."""
         app = await self.open()
+        if queueing_lock is not None:
+            async with UnitOfWork(self.runtime) as uow:
+                if await repository.procrastinate_lock_held(uow.session, queueing_lock):
+                    return
         try:
             await app.configure_task(task, queueing_lock=queueing_lock,
                                      queue=BY_NAME[task].queue).defer_async(**_with_correlation(kwargs))

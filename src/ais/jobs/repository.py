@@ -20,7 +20,10 @@ from ais.jobs.models import EmbeddedJob, JobFailure
 _procrastinate_jobs = table(
     "procrastinate_jobs", column("id", BigInteger), column("queue_name", String), column("task_name", String),
     column("status", String), column("attempts", Integer), column("scheduled_at", DateTime(timezone=True)),
+    column("queueing_lock", String),
 )
+# A job that waits or runs holds its queueing lock: no second one is deferred beside it.
+_HOLDS_ITS_LOCK = ("todo", "doing")
 _procrastinate_events = table("procrastinate_events", column("job_id", BigInteger), column("type", String),
                               column("at", DateTime(timezone=True)))
 _procrastinate_workers = table("procrastinate_workers", column("id", BigInteger),
@@ -99,6 +102,16 @@ async def latest_worker_heartbeat(session: AsyncSession) -> datetime | None:
     return await session.scalar(select(func.max(_procrastinate_workers.c.last_heartbeat)))
 
 
+async def procrastinate_lock_held(session: AsyncSession, queueing_lock: str) -> bool:
+    """A job with this queueing lock waits or runs. procrastinate's own unique index covers only
+    waiting jobs: a second job deferred while the first runs would make the first's retry
+    (back to waiting) violate it, and leave that job stuck as running."""
+    jobs = _procrastinate_jobs
+    return await session.scalar(
+        select(jobs.c.id).where(jobs.c.queueing_lock == queueing_lock,
+                                cast(jobs.c.status, String).in_(_HOLDS_ITS_LOCK)).limit(1)) is not None
+
+
 async def procrastinate_job_exists(session: AsyncSession, job_id: int) -> str | None:
     return await session.scalar(select(cast(_procrastinate_jobs.c.status, String))
                                 .where(_procrastinate_jobs.c.id == job_id))
@@ -109,10 +122,10 @@ async def procrastinate_job_exists(session: AsyncSession, job_id: int) -> str | 
 
 async def insert_embedded_job(session: AsyncSession, *, task: str, queue: str, args: dict[str, Any],
                               queueing_lock: str | None, scheduled_at: datetime | None = None) -> int | None:
-    """A new job, unless one with the same queueing lock waits (then None)."""
+    """A new job, unless one with the same queueing lock waits or runs (then None)."""
     if queueing_lock is not None and await session.scalar(
             select(EmbeddedJob.id).where(EmbeddedJob.queueing_lock == queueing_lock,
-                                         EmbeddedJob.status == "todo").limit(1)) is not None:
+                                         EmbeddedJob.status.in_(_HOLDS_ITS_LOCK)).limit(1)) is not None:
         return None
     job = EmbeddedJob(task_name=task, queue_name=queue, args=args, status="todo", attempts=0,
                       scheduled_at=scheduled_at or utcnow(), queueing_lock=queueing_lock, created_at=utcnow())
