@@ -69,3 +69,12 @@ def _sqlite_engine(url: str) -> AsyncEngine:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def create_read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for a request that only reads, statement by statement (search): in autocommit,
+    so that a read costs its statement's round trip alone, not BEGIN, the statement and COMMIT.
+    Each statement sees what was committed when it started. Never for writes: no unit of work
+    owns these sessions, and an after-commit hook registered on one is refused."""
+    return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False,
+                              autoflush=False)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Response
 from ais.cache.search_cache import CacheMode
 from ais.flights import service
 from ais.flights.schemas import AirportList, FlightDetail, SearchCriteria, SearchRequest, SearchResult
-from ais.http.dependencies import AirportsDep, RuntimeDep, SessionDep
+from ais.http.dependencies import AirportsDep, ReadSessionDep, RuntimeDep, SessionDep
 from ais.http.errors import responses
 
 router = APIRouter(prefix="/api/v1", tags=["flights"])
@@ -52,7 +52,7 @@ async def list_airports(response: Response, session: SessionDep, airports: Airpo
 
 @router.get("/flights/search", response_model=SearchResult, responses=responses(), description=SEARCH_DOC)
 async def search_flights(
-    criteria: Annotated[SearchCriteria, Query()], runtime: RuntimeDep, session: SessionDep, airports: AirportsDep,
+    criteria: Annotated[SearchCriteria, Query()], runtime: RuntimeDep, session: ReadSessionDep, airports: AirportsDep,
     cache_control: CacheControl = None,
 ) -> Response:
     answer = await service.search_flights(
@@ -64,7 +64,7 @@ async def search_flights(
 
 @router.post("/flights/search", response_model=SearchResult, responses=responses(), description=SEARCH_DOC)
 async def search_flights_post(
-    body: SearchRequest, runtime: RuntimeDep, session: SessionDep, airports: AirportsDep,
+    body: SearchRequest, runtime: RuntimeDep, session: ReadSessionDep, airports: AirportsDep,
     cache_control: CacheControl = None,
 ) -> Response:
     answer = await service.search_flights(
