@@ -9,6 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from ais.config import Settings
+from ais.db.fair_pool import FairAsyncQueuePool
 from ais.db.urls import async_url, is_sqlite
 
 
@@ -18,6 +19,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         return _sqlite_engine(url)
     return create_async_engine(
         async_url(url),
+        poolclass=FairAsyncQueuePool,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         # No ping before every checkout (a round trip per request): a connection that died is
@@ -52,8 +54,8 @@ def _sqlite_engine(url: str) -> AsyncEngine:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     # SQLite has one writer; a single pooled connection serialises the embedded server's
     # transactions instead of failing them with "database is locked".
-    engine = create_async_engine(async_url(url), pool_size=1, max_overflow=0, pool_timeout=60,
-                                 hide_parameters=True)
+    engine = create_async_engine(async_url(url), poolclass=FairAsyncQueuePool, pool_size=1, max_overflow=0,
+                                 pool_timeout=60, hide_parameters=True)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
