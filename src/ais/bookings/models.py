@@ -22,6 +22,8 @@ class Booking(IdMixin, TimestampMixin, Base):
     __tablename__ = "bookings"
     __table_args__ = (
         Index("ix_bookings_user_created", "user_id", "created_at"),
+        # The hold limit's count (SPEC §4) reads only the user's bookings that hold seats.
+        Index("ix_bookings_user_status_expires", "user_id", "status", "expires_at"),
         Index("ix_bookings_status_expires", "status", "expires_at"),
         Index("ix_bookings_flight_status", "flight_id", "status"),
         CheckConstraint("seat_count >= 1", name="at_least_one_seat"),
