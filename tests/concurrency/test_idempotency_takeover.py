@@ -118,7 +118,8 @@ async def test_a_pay_attempt_that_outlived_its_lock_does_not_answer_beside_the_r
     answers = await asyncio.gather(first, retry)
 
     stored = await record_of(runtime, key)
-    assert stored is not None and stored.status == IdempotencyStatus.COMPLETED
+    assert stored is not None and stored.status == IdempotencyStatus.COMPLETED, [(a.status_code, a.text)
+                                                                                 for a in answers]
     paid = [a for a in answers if a.status_code == 200]
     assert paid, [(a.status_code, a.text) for a in answers]
     for answer in paid:

@@ -11,6 +11,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from ais.payments import checkout_flow
 from ais.payments.gateway import ProviderUnavailable
 from ais.payments.models import Payment, PaymentStatus
 from ais.payments.stripe_gateway import StripeGateway
@@ -108,3 +109,29 @@ async def test_a_booking_cancelled_while_its_checkout_is_created_gets_no_open_ch
     assert number == 1 and session_id and status == PaymentStatus.FAILED  # recorded, and closed at once
     at_provider = (await sdk.v1.checkout.sessions.retrieve_async(session_id)).to_dict()
     assert at_provider["status"] == "expired"
+
+
+async def test_a_checkout_whose_answer_was_lost_is_asked_for_again_with_the_same_parameters(
+        http, live, runtime, monkeypatch):
+    """The provider made the session, but its answer died with the request. The next pay asks
+    again with the same idempotency key, so it must send the same parameters (the provider
+    refuses a key reused with others): the expiry asked for the first time, not a new one."""
+    user = await passenger_user(http)
+    booking = (await book(http, user, await new_flight(runtime))).json()
+    pay_path = f"/api/v1/bookings/{booking['id']}/pay"
+    record_session = checkout_flow._record_session
+
+    async def crash_with_the_answer(*args, **kwargs):  # type: ignore[no-untyped-def]
+        monkeypatch.setattr(checkout_flow, "_record_session", record_session)  # once
+        raise ConnectionResetError("the process died holding the provider's answer")
+
+    monkeypatch.setattr(checkout_flow, "_record_session", crash_with_the_answer)
+    async with app_with_provider(live.settings, f"{live.url}/_sandbox/stripe") as app:
+        lost = await app.post(pay_path, headers={**user.headers, **idempotency_key()})
+        assert lost.status_code >= 500, lost.text
+        [(number, session_id, _)] = await _attempts(runtime, booking["id"])
+        assert number == 1 and session_id is None  # asked, never recorded
+        await asyncio.sleep(1.1)  # an expiry computed now would be another second
+        found = await app.post(pay_path, headers={**user.headers, **idempotency_key()})
+    assert found.status_code == 200, found.text
+    assert await _attempts(runtime, booking["id"]) == [(1, found.json()["sessionId"], PaymentStatus.PENDING)]

@@ -50,8 +50,8 @@ class ProcrastinateQueue:
         while its job runs (and may retry itself) defers nothing."""
         app = await self.open()
         if queueing_lock is not None:
-            async with UnitOfWork(self.runtime) as uow:
-                if await repository.procrastinate_lock_held(uow.session, queueing_lock):
+            async with self.runtime.read_session_factory() as session:  # one statement, autocommit
+                if await repository.procrastinate_lock_held(session, queueing_lock):
                     return
         try:
             await app.configure_task(task, queueing_lock=queueing_lock,

@@ -39,6 +39,7 @@ S = BookingStatus
 _log = structlog.get_logger("ais.payments.checkout")
 # Stripe accepts a Checkout Session expiry between 30 minutes and 24 hours from now.
 PROVIDER_MIN_EXPIRY = timedelta(minutes=31)  # one minute of margin for clock skew and latency
+EXPIRY_MARGIN = timedelta(seconds=30)  # of that minute, what a repeated ask may use up
 PROVIDER_MAX_EXPIRY = timedelta(hours=23, minutes=59)
 # SPEC §4: the hold follows an open checkout, but never past HOLD_MINUTES + this after booking.
 HOLD_EXTENSION_LIMIT = timedelta(minutes=30)
@@ -111,7 +112,13 @@ async def _prepare_attempt(session: AsyncSession, booking_id: uuid.UUID) -> _Att
     unanswered = payment is not None and payment.status == PaymentStatus.PENDING and not payment.checkout_session_id
     if payment is not None and unanswered:
         # The provider never answered this attempt: ask again with the same idempotency key, so
-        # a session it did create meanwhile is the one returned. It does not count again.
+        # a session it did create meanwhile is the one returned. It does not count again. The
+        # same key must carry the same parameters (the provider refuses a key reused with
+        # others), so the expiry asked for the first time is asked again, unless it is by now too
+        # close for the provider to accept.
+        assert payment.expires_at is not None
+        if payment.expires_at >= now + PROVIDER_MIN_EXPIRY - EXPIRY_MARGIN:
+            session_expires_at = payment.expires_at
         payment.expires_at = session_expires_at
     else:
         opened = await repository.checkout_sessions_created(session, booking.id)
