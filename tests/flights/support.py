@@ -94,11 +94,16 @@ def search_params(origin: str, destination: str, day: date, **extra: Any) -> dic
     return {"from": origin, "to": destination, "date": day.isoformat(), **extra}
 
 
+# Drawn in turn, not at random: every body departs at the same time, and two random numbers out of
+# 10,000 collide within a session's few hundred bodies (a duplicate flight is refused).
+_body_flight_numbers = itertools.count(uuid.uuid4().int % 10**4)
+
+
 def flight_body(**overrides: Any) -> dict[str, Any]:
     """A valid admin create body, departing in about 40 days at 07:00 Riyadh time."""
     departure = local(future_day(40), "07:00", "RUH")
     body: dict[str, Any] = {
-        "flightNumber": f"XY{uuid.uuid4().int % 10**4}",
+        "flightNumber": f"XY{next(_body_flight_numbers) % 10**4}",
         "from": "RUH",
         "to": "JED",
         "departureTime": departure.isoformat(),
