@@ -73,6 +73,11 @@ class AirportDirectory:
             await self._reload(session)
         return sorted(self._airports.values(), key=lambda airport: airport.code)
 
+    def knows(self, codes: Iterable[str]) -> bool:
+        """Whether every code is a known airport, answered from memory alone (False when the
+        directory is due for a reload: the caller then asks `require_known`)."""
+        return not self._stale() and all(code in self._airports for code in codes)
+
     async def require_known(self, session: AsyncSession, codes: Mapping[str, str]) -> None:
         """`codes` maps a field name (as the client should read it) to an IATA code. Raises
         ValidationFailed naming every field whose code is no airport of ours. No query while

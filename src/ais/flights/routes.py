@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from ais.cache.search_cache import CacheMode
 from ais.flights import service
+from ais.flights.cached_search import lookup_made_for, search_response
 from ais.flights.schemas import AirportList, FlightDetail, SearchCriteria, SearchRequest, SearchResult
 from ais.http.dependencies import AirportsDep, ReadSessionDep, RuntimeDep, SessionDep
 from ais.http.errors import responses
@@ -34,10 +35,6 @@ SEARCH_DOC = (
 )
 
 
-def _search_response(answer: service.SearchAnswer) -> Response:
-    return Response(answer.payload, media_type="application/json", headers={"X-Cache": answer.cache.upper()})
-
-
 # Airports change with a new seed, not by the minute: apps may keep the list for a while.
 AIRPORTS_MAX_AGE_SECONDS = 300
 
@@ -52,14 +49,15 @@ async def list_airports(response: Response, session: SessionDep, airports: Airpo
 
 @router.get("/flights/search", response_model=SearchResult, responses=responses(), description=SEARCH_DOC)
 async def search_flights(
-    criteria: Annotated[SearchCriteria, Query()], runtime: RuntimeDep, session: ReadSessionDep, airports: AirportsDep,
-    cache_control: CacheControl = None,
+    criteria: Annotated[SearchCriteria, Query()], request: Request, runtime: RuntimeDep, session: ReadSessionDep,
+    airports: AirportsDep, cache_control: CacheControl = None,
 ) -> Response:
+    # A cache hit never gets here (`ais.flights.cached_search` answers it); a miss brings its lookup.
     answer = await service.search_flights(
         session, runtime.store, airports, criteria,
-        mode=CacheMode.from_header(cache_control),
+        mode=CacheMode.from_header(cache_control), looked_up=lookup_made_for(request, criteria),
     )
-    return _search_response(answer)
+    return search_response(answer)
 
 
 @router.post("/flights/search", response_model=SearchResult, responses=responses(), description=SEARCH_DOC)
@@ -71,7 +69,7 @@ async def search_flights_post(
         session, runtime.store, airports, body,
         mode=CacheMode.from_header(cache_control),
     )
-    return _search_response(answer)
+    return search_response(answer)
 
 
 @router.get("/flights/{flight_id}", response_model=FlightDetail, responses=responses("NOT_FOUND"))

@@ -1,0 +1,109 @@
+"""Cache hits of GET /flights/search are answered before the framework (ais.flights.cached_search):
+with the route's own answer, inside every middleware, and never for a request the route would
+judge differently."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from fastapi import FastAPI
+from prometheus_client import REGISTRY
+
+from ais.http.dependencies import read_session
+from tests.flights.support import add_flight, future_day, local, search_params
+from tests.ops.contract import assert_error
+
+pytestmark = pytest.mark.usefixtures("airports")
+SEARCH = "/api/v1/flights/search"
+
+
+@contextmanager
+def route_cannot_run(app: FastAPI) -> Iterator[None]:
+    """While inside, the search route fails (500) if it runs at all: it gets no database session."""
+
+    async def no_session() -> None:
+        raise RuntimeError("the search route ran")
+
+    app.dependency_overrides[read_session] = no_session
+    try:
+        yield
+    finally:
+        del app.dependency_overrides[read_session]
+
+
+def served(status: str) -> float:
+    return REGISTRY.get_sample_value("ais_http_request_duration_seconds_count",
+                                     {"method": "GET", "route": SEARCH, "status": status}) or 0.0
+
+
+async def cached_search(client, runtime, days: int) -> dict[str, str]:
+    day = future_day(days)
+    await add_flight(runtime, departure=local(day, "09:30", "RUH"))
+    params = search_params("RUH", "JED", day)
+    assert (await client.get(SEARCH, params=params)).headers["X-Cache"] == "MISS"
+    return params
+
+
+async def test_a_hit_is_the_routes_answer_without_the_route(app, client, runtime):
+    params = await cached_search(client, runtime, 41)
+    # The POST search goes through the route (the fast path is GET only) and hits the same entry.
+    through_route = await client.post(SEARCH, json=params)
+    before = served("200")
+    with route_cannot_run(app):
+        hit = await client.get(SEARCH, params=params)
+    assert hit.status_code == 200, hit.text
+    assert (hit.headers["X-Cache"], through_route.headers["X-Cache"]) == ("HIT", "HIT")
+    assert hit.content == through_route.content and hit.json()["flights"]
+    # Every middleware applied: the same headers as the route's answer, a correlation id of its own.
+    assert sorted(hit.headers.keys()) == sorted(through_route.headers.keys())
+    for name in ("content-type", "content-length", "x-content-type-options", "cache-control"):
+        assert hit.headers.get(name) == through_route.headers.get(name), name
+    assert hit.headers["X-Correlation-Id"] != through_route.headers["X-Correlation-Id"]
+    assert served("200") == before + 1  # counted under the route's template, as the route would be
+
+
+async def test_a_miss_goes_to_the_route_which_makes_no_second_lookup(client, runtime):
+    day = future_day(42)
+    await add_flight(runtime, departure=local(day, "10:30", "RUH"))
+    misses = REGISTRY.get_sample_value("ais_cache_lookups_total", {"outcome": "miss"}) or 0.0
+    first = await client.get(SEARCH, params=search_params("RUH", "JED", day))
+    assert first.status_code == 200 and first.headers["X-Cache"] == "MISS"
+    assert REGISTRY.get_sample_value("ais_cache_lookups_total", {"outcome": "miss"}) == misses + 1
+
+
+@pytest.mark.parametrize("extra", [
+    "&note=%00",  # a NUL in any parameter is refused by every route
+    "&passengers=0",  # invalid
+])
+async def test_requests_the_route_refuses_are_refused(client, runtime, extra):
+    params = await cached_search(client, runtime, 43)
+    query = "&".join(f"{name}={value}" for name, value in params.items()) + extra
+    assert_error(await client.get(f"{SEARCH}?{query}"), 422, "VALIDATION_ERROR")
+
+
+async def test_a_parameter_given_twice_is_left_to_the_route(app, client, runtime):
+    params = await cached_search(client, runtime, 43)
+    query = "&".join(f"{name}={value}" for name, value in params.items())
+    with route_cannot_run(app):
+        assert (await client.get(f"{SEARCH}?{query}&from=RUH")).status_code == 500
+
+
+@pytest.mark.parametrize("cache_control", ["no-cache", "no-store"])
+async def test_cache_control_still_reaches_the_database(app, client, runtime, cache_control):
+    params = await cached_search(client, runtime, 44)
+    # The route runs (and here fails) whatever the cache holds: the header asked for fresh data.
+    with route_cannot_run(app):
+        answer = await client.get(SEARCH, params=params, headers={"Cache-Control": cache_control})
+    assert answer.status_code == 500
+
+
+async def test_a_hit_for_a_query_written_differently(app, client, runtime):
+    day = future_day(45)
+    await add_flight(runtime, departure=local(day, "11:30", "RUH"))
+    await client.get(SEARCH, params=search_params("RUH", "JED", day))
+    # Lower-case codes, defaults spelt out, parameters reordered, a cache buster: the same search.
+    with route_cannot_run(app):
+        answer = await client.get(f"{SEARCH}?cabin=economy&to=jed&date={day.isoformat()}&from=ruh&passengers=1&_=9")
+    assert answer.status_code == 200 and answer.headers["X-Cache"] == "HIT"
