@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ais.cache.store import KeyValueStore, create_store
 from ais.config import Settings
-from ais.db.engine import create_engine, create_read_session_factory, create_session_factory
+from ais.db.engine import create_autocommit_session_factory, create_engine, create_session_factory
 
 if TYPE_CHECKING:
     # Annotation only (never imported at run time): the port the payments domain declares, which
@@ -50,9 +50,9 @@ class Runtime:
     _gateway: PaymentGateway | None = None
 
     @functools.cached_property
-    def read_session_factory(self) -> async_sessionmaker[AsyncSession]:
-        """Autocommit sessions for read-only requests (`ais.db.engine.create_read_session_factory`)."""
-        return create_read_session_factory(self.engine)
+    def autocommit_session_factory(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions in autocommit (`ais.db.engine.create_autocommit_session_factory`)."""
+        return create_autocommit_session_factory(self.engine)
 
     @property
     def payment_gateway(self) -> PaymentGateway:

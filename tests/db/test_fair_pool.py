@@ -72,4 +72,4 @@ async def test_a_cancelled_waiter_is_skipped():
 
 async def test_the_application_uses_it(runtime):
     assert isinstance(runtime.engine.pool, FairAsyncQueuePool)
-    assert isinstance(runtime.read_session_factory.kw["bind"].pool, FairAsyncQueuePool)
+    assert isinstance(runtime.autocommit_session_factory.kw["bind"].pool, FairAsyncQueuePool)

@@ -73,10 +73,12 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-def create_read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions for a request that only reads, statement by statement (search): in autocommit,
-    so that a read costs its statement's round trip alone, not BEGIN, the statement and COMMIT.
-    Each statement sees what was committed when it started. Never for writes: no unit of work
-    owns these sessions, and an after-commit hook registered on one is refused."""
+def create_autocommit_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose every statement commits on its own (autocommit), so that a statement costs
+    its own round trip alone, not BEGIN, the statement and COMMIT: a request that only reads
+    (search; each statement sees what was committed when it started), or one write that must be
+    durable by itself before anything else happens (the webhook inbox storing an event). Never
+    for work of several writes: no unit of work owns these sessions, and an after-commit hook
+    registered on one is refused."""
     return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False,
                               autoflush=False)

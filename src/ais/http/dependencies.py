@@ -54,7 +54,7 @@ SessionDep = Annotated[AsyncSession, Depends(request_session)]
 
 
 async def read_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    async with runtime.read_session_factory() as session:
+    async with runtime.autocommit_session_factory() as session:
         yield session
 
 

@@ -50,7 +50,7 @@ class ProcrastinateQueue:
         while its job runs (and may retry itself) defers nothing."""
         app = await self.open()
         if queueing_lock is not None:
-            async with self.runtime.read_session_factory() as session:  # one statement, autocommit
+            async with self.runtime.autocommit_session_factory() as session:  # one statement, autocommit
                 if await repository.procrastinate_lock_held(session, queueing_lock):
                     return
         try:

@@ -26,13 +26,15 @@ async def may_queue(session: AsyncSession, notice: BookingNotice) -> bool:
     Counted in the caller's transaction. Every status change that sends a notice holds the
     booking's row lock, so the per-booking cap is exact; notices about different bookings of one
     user counted at the same instant may pass the hourly cap by the few that run in parallel."""
-    if await repository.message_queued(session, notice.dedupe_key):
+    counts = await repository.notice_counts(
+        session, dedupe_key=notice.dedupe_key, booking_id=notice.booking_id, user_id=notice.user_id,
+        since=utcnow() - _HOUR, user_cap=MAX_NOTICES_PER_USER_PER_HOUR)
+    if counts.already_queued:
         return False  # the same notice again (a webhook applied twice): not a new e-mail, nothing dropped
-    if await repository.messages_about_booking(session, notice.booking_id) >= MAX_NOTICES_PER_BOOKING:
+    if counts.about_booking >= MAX_NOTICES_PER_BOOKING:
         _dropped(notice, "per_booking_cap", MAX_NOTICES_PER_BOOKING)
         return False
-    if await repository.messages_for_user_since(session, notice.user_id, utcnow() - _HOUR) \
-            >= MAX_NOTICES_PER_USER_PER_HOUR:
+    if counts.for_user >= MAX_NOTICES_PER_USER_PER_HOUR:
         _dropped(notice, "per_user_hourly_cap", MAX_NOTICES_PER_USER_PER_HOUR)
         return False
     return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Uuid, column, func, select, table
@@ -15,21 +16,26 @@ from ais.notifications.models import MessageStatus, OutboxMessage
 _bookings = table("bookings", column("id", Uuid), column("user_id", Uuid))
 
 
-async def message_queued(session: AsyncSession, dedupe_key: str) -> bool:
-    return await session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)) is not None
+@dataclass(frozen=True, slots=True)
+class NoticeCounts:
+    already_queued: bool  # a message with this dedupe key exists
+    about_booking: int  # messages about the booking, ever
+    for_user: int  # messages about any booking of the user since `since`, counted up to `user_cap`
 
 
-async def messages_about_booking(session: AsyncSession, booking_id: uuid.UUID) -> int:
-    return int(await session.scalar(
-        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.booking_id == booking_id)) or 0)
-
-
-async def messages_for_user_since(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> int:
-    """Messages queued since `since` about any booking of the user."""
-    return int(await session.scalar(
-        select(func.count()).select_from(OutboxMessage)
-        .join(_bookings, _bookings.c.id == OutboxMessage.booking_id)
-        .where(_bookings.c.user_id == user_id, OutboxMessage.created_at >= since)) or 0)
+async def notice_counts(session: AsyncSession, *, dedupe_key: str, booking_id: uuid.UUID, user_id: uuid.UUID,
+                        since: datetime, user_cap: int) -> NoticeCounts:
+    """What the notice caps decide on, in one statement. The user's messages are counted only up
+    to `user_cap` (all the cap needs): a user with many bookings costs no more than any other."""
+    queued = select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key).exists()
+    about_booking = (select(func.count()).select_from(OutboxMessage)
+                     .where(OutboxMessage.booking_id == booking_id).scalar_subquery())
+    recent = (select(OutboxMessage.id).join(_bookings, _bookings.c.id == OutboxMessage.booking_id)
+              .where(_bookings.c.user_id == user_id, OutboxMessage.created_at >= since)
+              .limit(user_cap).subquery())
+    for_user = select(func.count()).select_from(recent).scalar_subquery()
+    row = (await session.execute(select(queued, about_booking, for_user))).one()
+    return NoticeCounts(already_queued=bool(row[0]), about_booking=int(row[1] or 0), for_user=int(row[2] or 0))
 
 
 async def message_for_update(session: AsyncSession, message_id: uuid.UUID) -> OutboxMessage | None:
