@@ -48,8 +48,10 @@ class CachedSearchMiddleware:
         await self.app(scope, receive, send)
 
     async def _answered_from_cache(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        if _cache_mode(scope["headers"]) is not CacheMode.USE:
+            return False
         criteria = _criteria(scope["query_string"])
-        if criteria is None or _cache_mode(scope["headers"]) is not CacheMode.USE:
+        if criteria is None:
             return False
         app = scope["app"]
         if not app.state.airports.knows((criteria.from_, criteria.to)):
