@@ -104,8 +104,7 @@ async def _paid_before(session: AsyncSession, booking: Booking, payment: Payment
     """Was this booking ever paid (so a cancellation of it started a refund)?"""
     await session.flush()
     fresh = await bookings_repository.booking_with_details(session, booking.id)
-    history = fresh.history if fresh is not None else booking.history
-    return any(change.to_status == S.PAID for change in history)
+    return fresh is not None and any(change.to_status == S.PAID for change in fresh.history)
 
 
 async def _refund_automatically(session: AsyncSession, booking: Booking, payment: Payment, amount: int,
