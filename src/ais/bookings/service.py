@@ -165,18 +165,29 @@ async def _check_hold_limit(session: AsyncSession, user_id: uuid.UUID, seats: in
 async def get_booking(session: AsyncSession, *, id_or_reference: str, user_id: uuid.UUID | None) -> Booking:
     """The booking by id or record locator. With `user_id`, another user's booking is NotFound:
     a passenger cannot even learn that it exists."""
-    booking: Booking | None = None
-    try:
-        booking_id = uuid.UUID(id_or_reference)
-    except ValueError:
-        booking_id = None
-    if booking_id is not None:
-        booking = await repository.find_booking(session, booking_id=booking_id, user_id=user_id)
-    elif looks_like_reference(id_or_reference):
-        booking = await repository.find_booking(session, reference=id_or_reference, user_id=user_id)
+    booking_id, reference = _identifier(id_or_reference)
+    booking = await repository.find_booking(session, booking_id=booking_id, reference=reference, user_id=user_id)
     if booking is None:
         raise NotFound("No such booking.")
     return booking
+
+
+async def owned_booking_id(session: AsyncSession, *, id_or_reference: str, user_id: uuid.UUID) -> uuid.UUID:
+    """`get_booking`'s check alone (NotFound unless the user's booking), for a route that locks and
+    loads the booking itself next: one statement instead of loading it twice."""
+    booking_id, reference = _identifier(id_or_reference)
+    found = await repository.find_booking_id(session, booking_id=booking_id, reference=reference, user_id=user_id)
+    if found is None:
+        raise NotFound("No such booking.")
+    return found
+
+
+def _identifier(id_or_reference: str) -> tuple[uuid.UUID | None, str | None]:
+    """A path's booking identifier → (id, None) or (None, record locator); (None, None) names none."""
+    try:
+        return uuid.UUID(id_or_reference), None
+    except ValueError:
+        return None, (id_or_reference if looks_like_reference(id_or_reference) else None)
 
 
 async def transition(session: AsyncSession, booking: Booking, target: BookingStatus, *, reason: str,

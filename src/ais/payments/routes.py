@@ -47,8 +47,8 @@ async def pay(booking_id: str, request: Request, user: CurrentUser, uow: UnitOfW
     """A Stripe Checkout Session for the booking's total; open `checkoutUrl` to pay. While
     maintenance mode is on: 503 SERVICE_UNAVAILABLE, retryable, with `Retry-After`."""
     actor = Actor.from_request(request, user_id=user.id, role=user.role)
-    booking = await bookings.get_booking(uow.session, id_or_reference=booking_id, user_id=user.id)
-    return await idem.respond(200, await checkout_flow.start_checkout(uow, booking_id=booking.id, actor=actor))
+    owned = await bookings.owned_booking_id(uow.session, id_or_reference=booking_id, user_id=user.id)
+    return await idem.respond(200, await checkout_flow.start_checkout(uow, booking_id=owned, actor=actor))
 
 
 def refund_out(refund: Refund) -> RefundOut:
