@@ -31,7 +31,9 @@ from ais.flights.schemas import SearchCriteria
 from ais.flights.service import SearchAnswer
 
 SEARCH_PATH = "/api/v1/flights/search"
-_FIELDS = frozenset(("from", "to", "date", "passengers", "cabin"))
+# The query parameters the route reads, by the names a client sends (derived: a field added to the
+# criteria is read here too, never silently left at its default).
+_FIELDS = frozenset(field.alias or name for name, field in SearchCriteria.model_fields.items())
 _CACHE_CONTROL = b"cache-control"
 _LOOKUP_STATE = "ais.search_lookup"
 
