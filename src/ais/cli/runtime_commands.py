@@ -26,8 +26,11 @@ from ais.config import get_settings
 from ais.db.unit_of_work import UnitOfWork
 from ais.flights.seed import seed_demo_if_empty
 from ais.ops import metrics_dir, running_server
+from ais.ops.listener import bind_listener
 from ais.ops.logging import configure_logging
 from ais.runtime import Runtime
+
+UVICORN_STARTUP_FAILURE = 3  # the exit status `uvicorn.run` gives when the app did not start
 
 
 class _Stopped(Exception):
@@ -112,8 +115,9 @@ def serve(
 
 def _uvicorn(host: str, port: int, workers: int) -> None:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
-    uvicorn.run(
+    config = uvicorn.Config(
         "ais.app:create_app",
         factory=True,
         host=host,
@@ -133,6 +137,19 @@ def _uvicorn(host: str, port: int, workers: int) -> None:
         proxy_headers=False,
         server_header=False,
     )
+    if workers == 1:
+        server = uvicorn.Server(config)
+        server.run()
+        if not server.started:
+            raise SystemExit(UVICORN_STARTUP_FAILURE)
+        return
+    # Several workers: uvicorn's supervisor, given a listener that each worker opens for itself, so
+    # that connections are spread over the workers (`ais.ops.listener` says why).
+    listener = bind_listener(host, port, workers=workers)
+    try:
+        Multiprocess(config, sockets=[listener]).run()
+    finally:
+        listener.close()
 
 
 async def _seed_if_empty(runtime: Runtime) -> int | None:

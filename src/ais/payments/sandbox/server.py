@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from ais.config import Settings
+from ais.ops.listener import bind_listener
 from ais.ops.logging import configure_logging
 from ais.payments.sandbox.app import create_sandbox_app, lifespan_of, sandbox_of
 from ais.payments.sandbox.config import MOUNT_PATH
@@ -145,7 +146,7 @@ def run_sandbox_server(*, host: str, port: int, workers: int = 1, announce: Call
     if workers > 1 and not is_postgres_url(server_plan.store_url):
         raise SandboxCommandError("--workers above 1 needs a PostgreSQL SANDBOX_DATABASE_URL: a SQLite store "
                                   "runs one call at a time whatever the number of processes.", 2)
-    sock = _bind(host, port)
+    sock = _bind(host, port, workers)
     announce(f"Payment sandbox on {server_plan.base_url} — STRIPE_API_BASE={server_plan.api_base}; "
              f"webhooks to {server_plan.webhook_url} (delivery {server_plan.settings.sandbox_webhook_delivery}); "
              f"state in {shown_store}" + (f"; {workers} processes" if workers > 1 else ""))
@@ -200,15 +201,10 @@ def _check_store(url: str) -> str:
     return store.shown
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+def _bind(host: str, port: int, workers: int) -> socket.socket:
     try:
-        sock.bind((host, port))
+        return bind_listener(host, port, workers=workers)
     except OSError as exc:
-        sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise SandboxCommandError(f"Port {port} on {host} is busy: choose another with --port.", 2) from None
         raise SandboxCommandError(f"Cannot listen on {host}:{port}: {exc.strerror}.", 2) from None
-    return sock
