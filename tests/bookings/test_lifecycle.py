@@ -18,6 +18,8 @@ from ais.bookings.tasks import complete_departed_flights, expire_stale_holds
 from ais.db.base import utcnow
 from ais.errors import PaymentRequired
 from ais.flights.models import Flight
+from ais.ledger import service as ledger
+from ais.ledger.models import LedgerEntryType
 from tests.bookings.support import seats_left
 from tests.factories import book, idempotency_key, new_flight
 
@@ -53,6 +55,29 @@ async def test_never_confirmed_without_a_charge_in_the_ledger(client, runtime, p
     actor = Actor.system("test")
     async with runtime.session_factory() as session:
         row = await repository.booking_with_details(session, uuid.UUID(booking["id"]))
+        await transition(session, row, BookingStatus.PENDING, reason="checkout", actor=actor)
+        with pytest.raises(PaymentRequired):
+            await transition(session, row, BookingStatus.PAID, reason="claimed", actor=actor)
+        await session.rollback()
+
+
+async def test_a_charge_read_in_a_transaction_that_rolled_back_covers_nothing_after_it(client, runtime, passenger):
+    """The guard reads the ledger once per transaction and booking: a charge it saw in a
+    transaction that rolled back is gone, and the next transaction of the same session reads again."""
+    flight = await new_flight(runtime)
+    booking = (await book(client, passenger, flight)).json()
+    actor = Actor.system("test")
+    async with runtime.session_factory() as session:
+        row = await repository.booking_with_details(session, uuid.UUID(booking["id"]))
+        await transition(session, row, BookingStatus.PENDING, reason="checkout", actor=actor)
+        await ledger.record_entry(session, type=LedgerEntryType.CHARGE, booking_id=row.id,
+                                  amount_minor=row.total_minor, currency=row.currency,
+                                  provider_object_id=f"pi_rolled_back_{uuid.uuid4().hex}")
+        await transition(session, row, BookingStatus.PAID, reason="paid", actor=actor)
+        await session.rollback()
+
+        row = await repository.booking_with_details(session, uuid.UUID(booking["id"]))
+        assert row.status == BookingStatus.RESERVED
         await transition(session, row, BookingStatus.PENDING, reason="checkout", actor=actor)
         with pytest.raises(PaymentRequired):
             await transition(session, row, BookingStatus.PAID, reason="claimed", actor=actor)

@@ -117,16 +117,21 @@ async def next_checkin_sequences(session: AsyncSession, cabin_id: uuid.UUID, cou
 
 
 async def compare_and_set_status(
-    session: AsyncSession, booking_id: uuid.UUID, current: BookingStatus, target: BookingStatus,
+    session: AsyncSession, booking: Booking, current: BookingStatus, target: BookingStatus,
     **values: object,
 ) -> bool:
-    """Move the booking only if it is still in `current`: of two racing transitions, one wins."""
+    """Move the booking only if it is still in `current`: of two racing transitions, one wins.
+    The loaded `booking` then shows what the statement wrote, as loaded values: the session has
+    nothing left to write for it (an ORM update of the same columns would follow otherwise)."""
+    values["updated_at"] = utcnow()
     result = await session.execute(
-        update(Booking)
-        .where(Booking.id == booking_id, Booking.status == current)
-        .values(status=target, updated_at=utcnow(), **values)
+        update(Booking).where(Booking.id == booking.id, Booking.status == current).values(status=target, **values)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    for key, value in {"status": target, **values}.items():
+        set_committed_value(booking, key, value)
+    return True
 
 
 def _with_details():  # type: ignore[no-untyped-def]
@@ -148,12 +153,14 @@ async def lock_booking(session: AsyncSession, booking_id: uuid.UUID) -> Booking 
     """The booking with everything a status change needs (its flight and passengers), locked for
     this transaction (on PostgreSQL) so that concurrent events and refunds of one booking run one
     after another. Not its history, which no status change reads (one statement fewer for every
-    webhook event): a caller that shows the booking reads it again (`booking_with_details`)."""
-    return await session.scalar(
+    webhook event): a caller that shows the booking reads it again (`booking_with_details`). One
+    statement: the passengers are joined too (a row per passenger, the booking's row locked)."""
+    result = await session.scalars(
         select(Booking).where(Booking.id == booking_id).with_for_update(of=Booking)
-        .options(joinedload(Booking.flight, innerjoin=True), selectinload(Booking.passengers))
+        .options(joinedload(Booking.flight, innerjoin=True), joinedload(Booking.passengers))
         .execution_options(populate_existing=True)
     )
+    return result.unique().one_or_none()
 
 
 async def find_booking(session: AsyncSession, *, booking_id: uuid.UUID | None = None,

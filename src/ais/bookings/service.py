@@ -201,7 +201,7 @@ async def transition(session: AsyncSession, booking: Booking, target: BookingSta
     check_transition(current, target, late_payment=late_payment)
     if target in NEEDS_CHARGE:
         await _require_charge(session, booking)
-    if not await repository.compare_and_set_status(session, booking.id, current, target, **values):
+    if not await repository.compare_and_set_status(session, booking, current, target, **values):
         raise InvalidStateTransition(
             "The booking was changed by another request; reload it.",
             details={"from": current.value, "to": target.value},
@@ -217,16 +217,30 @@ async def transition(session: AsyncSession, booking: Booking, target: BookingSta
             raise InternalError("Seat release would exceed cabin capacity.")
         if left == booking.seat_count:
             invalidate_after_commit(session)  # a sold-out cabin has seats again: search must see them
-    booking.status = target
-    for key, value in values.items():
-        setattr(booking, key, value)
     BOOKING_TRANSITIONS.labels(target.value).inc()
 
 
 async def _require_charge(session: AsyncSession, booking: Booking) -> None:
-    """The invariant: never paid or confirmed without a charge covering the total in the ledger."""
+    """The invariant: never paid or confirmed without a charge covering the total in the ledger.
+    Read once per transaction and booking: ledger entries are only ever added, so a total covered
+    once in a transaction stays covered until it ends (pending → paid → confirmed reads it once)."""
+    covered = _covered_in_transaction(session)
+    if booking.id in covered:
+        return
     if await ledger.charged(session, booking.id) < booking.total_minor:
         raise PaymentRequired("No charge covering this booking is recorded in the ledger.")
+    covered.add(booking.id)
+
+
+def _covered_in_transaction(session: AsyncSession) -> set[uuid.UUID]:
+    """The bookings whose charge this session's current transaction has read as covering them
+    (a new transaction starts with none)."""
+    transaction = session.sync_session.get_transaction()
+    known = session.info.get("charge_covers")
+    if known is None or known[0] is not transaction:
+        known = session.info["charge_covers"] = (transaction, set())
+    covered: set[uuid.UUID] = known[1]
+    return covered
 
 
 async def board(session: AsyncSession, booking: Booking, *, actor: Actor) -> None:

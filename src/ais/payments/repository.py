@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.bookings.models import Booking
@@ -92,17 +95,31 @@ async def refunded_or_requested(session: AsyncSession, booking_id: uuid.UUID, *,
     return int(await session.scalar(statement) or 0)
 
 
+_events = cast(Table, ProviderEvent.__table__)
+_EVENT_COLUMNS = ("id", "type", "payload", "processed", "attempts", "received_at")
+
+
+@functools.cache
+def _store_event_statement() -> Any:
+    """PostgreSQL: the INSERT … ON CONFLICT DO NOTHING and the `processed` of the row that was
+    there before it (NULL when there was none), in one statement: its read sees the table as it
+    was before the insert."""
+    new = (postgresql.insert(_events)
+           .values({name: bindparam(name, type_=_events.c[name].type) for name in _EVENT_COLUMNS})
+           .on_conflict_do_nothing(index_elements=["id"]).cte("new_event"))
+    return select(select(_events.c.processed).where(_events.c.id == bindparam("id")).scalar_subquery()).add_cte(new)
+
+
 async def store_event(session: AsyncSession, *, event_id: str, event_type: str, payload: dict[str, object],
                       now: datetime) -> bool:
-    return await insert_if_absent(
-        session, ProviderEvent.__table__,
-        {"id": event_id, "type": event_type, "payload": payload, "processed": False, "attempts": 0,
-         "received_at": now},
-        ["id"],
-    )
-
-
-async def event_processed(session: AsyncSession, event_id: str) -> bool:
+    """Store a delivered event unless it is stored already; True when an earlier delivery of it
+    was stored and its processing completed. One statement on PostgreSQL."""
+    values = {"id": event_id, "type": event_type, "payload": payload, "processed": False, "attempts": 0,
+              "received_at": now}
+    if session.get_bind().dialect.name == "postgresql":
+        return bool(await session.scalar(_store_event_statement(), values))
+    if await insert_if_absent(session, _events, values, ["id"]):
+        return False
     return bool(await session.scalar(select(ProviderEvent.processed).where(ProviderEvent.id == event_id)))
 
 

@@ -30,13 +30,12 @@ _log = structlog.get_logger("ais.payments.webhooks")
 async def receive(runtime: Runtime, event: ProviderEventData) -> bool:
     """The inbox: store the event, then process it. The event is stored by a statement that
     commits on its own, before any processing: a crash or a failed processing leaves it for the
-    retry job. A duplicate of a processed event is answered after one more read, without a
-    transaction or a lock (half of a webhook storm is such duplicates). True when the event is
-    processed (now or earlier)."""
+    retry job. A duplicate of a processed event is answered from what that statement read (one
+    more read on SQLite), without a transaction or a lock (half of a webhook storm is such
+    duplicates). True when the event is processed (now or earlier)."""
     async with runtime.autocommit_session_factory() as session:
-        first_delivery = await repository.store_event(session, event_id=event.id, event_type=event.type,
-                                                      payload=event.raw, now=utcnow())
-        if not first_delivery and await repository.event_processed(session, event.id):
+        if await repository.store_event(session, event_id=event.id, event_type=event.type, payload=event.raw,
+                                        now=utcnow()):
             WEBHOOK_EVENTS.labels(event.type, "duplicate").inc()
             return True
     return await process_event(runtime, event.id, event_type=event.type, payload=event.raw)
