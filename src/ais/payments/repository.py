@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -143,12 +143,20 @@ async def list_events(session: AsyncSession, *, processed: bool | None, event_ty
     return list((await session.scalars(statement)).all())
 
 
-async def lock_event(session: AsyncSession, event_id: str) -> ProviderEvent | None:
-    """The inbox row, locked: two deliveries of one event are processed one after the other."""
-    return await session.scalar(
-        select(ProviderEvent).where(ProviderEvent.id == event_id).with_for_update()
-        .execution_options(populate_existing=True)
+async def mark_processed(session: AsyncSession, event_id: str, now: datetime) -> bool:
+    """Mark the inbox row processed, in the caller's transaction, unless it is processed already;
+    False then (or for an unknown id). The row stays locked until that transaction ends, so two
+    deliveries of one event are processed one after the other: the second waits here, then finds
+    the row processed. A processing that fails rolls the mark back with everything else."""
+    result = await session.execute(
+        update(ProviderEvent).where(ProviderEvent.id == event_id, ProviderEvent.processed.is_(False))
+        .values(processed=True, processed_at=now, attempts=ProviderEvent.attempts + 1, last_error=None)
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def event_exists(session: AsyncSession, event_id: str) -> bool:
+    return bool(await session.scalar(select(exists().where(ProviderEvent.id == event_id))))
 
 
 async def record_event_failure(session: AsyncSession, event_id: str, error: str) -> None:

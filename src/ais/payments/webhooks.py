@@ -62,15 +62,12 @@ async def process_event(runtime: Runtime, event_id: str, *, event_type: str | No
     try:
         prefetched = await events.prefetch(runtime.payment_gateway, event_type, data_object)
         async with UnitOfWork(runtime) as uow:
-            stored = await repository.lock_event(uow.session, event_id)
-            if stored is None or stored.processed:
-                return stored is not None
+            # Marked first, committed with what the handler writes: the mark is also the lock
+            # that makes a concurrent delivery of this event wait, then find it processed.
+            if not await repository.mark_processed(uow.session, event_id, utcnow()):
+                return await repository.event_exists(uow.session, event_id)
             if handler is not None:
                 await handler(uow.session, data_object, event_id, prefetched)
-            stored.processed = True
-            stored.processed_at = utcnow()
-            stored.attempts += 1
-            stored.last_error = None
     except Exception as exc:
         await _record_failure(runtime, event_id, exc)
         WEBHOOK_EVENTS.labels(event_type, "failed").inc()
