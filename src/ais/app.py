@@ -92,6 +92,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
         dependencies=[Depends(refuse_nul_characters)],
+        # Observability is Prometheus, structlog and Sentry: FastAPI's own OpenTelemetry hooks
+        # would otherwise look for a configured provider (environment reads) on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     # Per-process memories the routes read (not the jobs): airports for search and the pickers,

@@ -245,23 +245,49 @@ _BOOKING_COLUMNS = tuple(column.key for column in _bookings.columns)
 _HISTORY_COLUMNS = ("id", "booking_id", "from_status", "to_status", "reason", "actor", "at")
 
 
+class HoldLimit(NamedTuple):
+    """SPEC §4: a user holds at most `max_seats` seats in bookings in `statuses` whose hold has not
+    lapsed at `now`."""
+
+    statuses: frozenset[BookingStatus]
+    max_seats: int
+    now: datetime
+
+
 class Placed(NamedTuple):
-    """What `place_booking` did: `inserted` False when the record locator was taken (nothing
-    was written); `seats_left` None when the seats were not there (the caller rolls back)."""
+    """What `place_booking` did: `held_seats` is what the user held already (the booking was
+    refused when that plus its seats is over the limit: nothing was written); otherwise `inserted`
+    False when the record locator was taken (nothing was written); `seats_left` None when the
+    seats were not there (the caller rolls back)."""
 
     inserted: bool
     seats_left: int | None
+    held_seats: int
+
+    def over(self, limit: HoldLimit, seats: int) -> bool:
+        return self.held_seats + seats > limit.max_seats
 
 
 @functools.cache
 def _place_booking_statement(passenger_count: int) -> Any:
-    """PostgreSQL: the booking, its passengers, its first history row and the seat decrement in
-    one statement (one round trip). The booking's INSERT is `ON CONFLICT (reference) DO
-    NOTHING`; the other rows are inserted from its RETURNING and the cabin is decremented only
-    when it was inserted, so a reference clash writes nothing and takes no seat."""
+    """PostgreSQL: the hold-limit count, the booking, its passengers, its first history row and the
+    seat decrement in one statement (one round trip). The booking is inserted only while the user's
+    held seats leave room for it, and `ON CONFLICT (reference) DO NOTHING`; the other rows are
+    inserted from its RETURNING and the cabin is decremented only when it was inserted, so a
+    refusal or a reference clash writes nothing and takes no seat. The count sees every booking
+    committed before the statement began, which is after the caller locked the user's row."""
+    held = (
+        select(func.coalesce(func.sum(_bookings.c.seat_count), 0).label("seats"))
+        .where(_bookings.c.user_id == bindparam("b_user_id"),
+               _bookings.c.status.in_(bindparam("holding", expanding=True)),
+               _bookings.c.expires_at > bindparam("now"))
+        .cte("held")
+    )
+    booking_row = select(*[bindparam(f"b_{column.key}", type_=column.type) for column in _bookings.columns]).where(
+        select(held.c.seats).scalar_subquery() + bindparam("b_seat_count") <= bindparam("max_held_seats"))
     new = (
         postgresql.insert(_bookings)
-        .values({column.key: bindparam(f"b_{column.key}", type_=column.type) for column in _bookings.columns})
+        .from_select([column.key for column in _bookings.columns], booking_row)
         .on_conflict_do_nothing(index_elements=["reference"])
         .returning(_bookings.c.id)
         .cte("new_booking")
@@ -285,7 +311,8 @@ def _place_booking_statement(passenger_count: int) -> Any:
         .cte("taken")
     )
     return select(select(func.count()).select_from(new).scalar_subquery(),
-                  select(taken.c.seats_available).scalar_subquery()).add_cte(new_passengers, new_history)
+                  select(taken.c.seats_available).scalar_subquery(),
+                  select(held.c.seats).scalar_subquery()).add_cte(new_passengers, new_history)
 
 
 def _values(row: Any, columns: Iterable[str]) -> dict[str, Any]:
@@ -293,27 +320,34 @@ def _values(row: Any, columns: Iterable[str]) -> dict[str, Any]:
 
 
 async def place_booking(session: AsyncSession, booking: Booking, passengers: list[Passenger],
-                        history: BookingStatusChange) -> Placed:
-    """INSERT the booking row with its passengers and first history row, and take its seats
-    (`take_seats`). Without a savepoint: `ON CONFLICT (reference) DO NOTHING` reports a
-    record-locator clash instead of aborting the transaction. One statement on PostgreSQL: the
-    hot cabin row is locked by the last statement before the commit, inside it; on SQLite (no
-    data-modifying WITH; one writer anyway) the booking, its rows, then the seats. Every object
-    must carry its id; they are not added to the session (the caller presents them as they are)."""
+                        history: BookingStatusChange, limit: HoldLimit) -> Placed:
+    """Unless the user would hold more than `limit` with it, INSERT the booking row with its
+    passengers and first history row, and take its seats (`take_seats`). The caller must hold the
+    user's row lock (`flight_and_cabin_locking_user`), so that the count sees the user's previous
+    bookings. Without a savepoint: `ON CONFLICT (reference) DO NOTHING` reports a record-locator
+    clash instead of aborting the transaction. One statement on PostgreSQL: the hot cabin row is
+    locked by the last statement before the commit, inside it; on SQLite (no data-modifying WITH;
+    one writer anyway) the count, the booking, its rows, then the seats. Every object must carry
+    its id; they are not added to the session (the caller presents them as they are)."""
     booking_values = _values(booking, _BOOKING_COLUMNS)
+    holding = sorted(limit.statuses)
     if session.get_bind().dialect.name == "postgresql":
         parameters = {f"b_{key}": value for key, value in booking_values.items()}
         for i, passenger in enumerate(passengers):
             parameters |= {f"p{i}_{key}": getattr(passenger, key) for key in _PASSENGER_COLUMNS if key != "booking_id"}
         parameters |= {f"h_{key}": getattr(history, key) for key in _HISTORY_COLUMNS if key != "booking_id"}
-        parameters |= {"cabin_id": booking.cabin_id, "seats": booking.seat_count}
-        inserted, left = (await session.execute(_place_booking_statement(len(passengers)), parameters)).one()
-        return Placed(bool(inserted), left)
+        parameters |= {"cabin_id": booking.cabin_id, "seats": booking.seat_count, "holding": holding,
+                       "now": limit.now, "max_held_seats": limit.max_seats}
+        inserted, left, held = (await session.execute(_place_booking_statement(len(passengers)), parameters)).one()
+        return Placed(bool(inserted), left, int(held))
+    held = await seats_held_by(session, booking.user_id, limit.statuses, limit.now)
+    if held + booking.seat_count > limit.max_seats:
+        return Placed(False, None, held)
     if not await insert_if_absent(session, _bookings, booking_values, ["reference"]):
-        return Placed(False, None)
+        return Placed(False, None, held)
     await session.execute(insert(_passengers), [_values(passenger, _PASSENGER_COLUMNS) for passenger in passengers])
     await session.execute(insert(_history), [_values(history, _HISTORY_COLUMNS)])
-    return Placed(True, await take_seats(session, booking.cabin_id, booking.seat_count))
+    return Placed(True, await take_seats(session, booking.cabin_id, booking.seat_count), held)
 
 
 def attach_loaded(booking: Booking, *, flight: Flight, passengers: list[Passenger],

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -97,7 +97,6 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     if cabin.seats_available < seats:  # a cheap early answer; the atomic decrement below decides
         SEATS_UNAVAILABLE.inc()
         raise SeatsUnavailable(details={"requested": seats, "cabin": request.cabin.value})
-    await _check_hold_limit(session, user_id, seats, max_held_seats, now)
     total = price(Money(cabin.fare_minor, cabin.currency), kinds)
     booking = Booking(
         id=uuid.uuid4(),
@@ -125,14 +124,17 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     created = BookingStatusChange(id=uuid.uuid4(), booking_id=booking.id, from_status=BookingStatus.INITIATED,
                                   to_status=BookingStatus.RESERVED, reason=f"{seats} seat(s) held",
                                   actor=actor.label, at=now)
-    # One statement writes the booking and takes the seats; it locks the hot cabin row, which
-    # concurrent bookings of the flight queue on, so it comes last: the lock is held from there
-    # to the commit only. Refused → all rolls back.
+    # One statement counts the user's held seats, writes the booking and takes the seats; it locks
+    # the hot cabin row, which concurrent bookings of the flight queue on, so it comes last: the
+    # lock is held from there to the commit only. Refused → all rolls back.
     repository.attach_loaded(booking, flight=flight, passengers=passengers, history=[created])
+    limit = repository.HoldLimit(HOLDING, max_held_seats, now)
     for _ in range(5):
         if before_seats_taken is not None:
             await before_seats_taken(booking)
-        placed = await repository.place_booking(session, booking, passengers, created)
+        placed = await repository.place_booking(session, booking, passengers, created, limit)
+        if placed.over(limit, seats):
+            raise _over_hold_limit(placed.held_seats, seats, max_held_seats)
         if placed.inserted:
             break
         booking.reference = new_reference()  # a record-locator clash wrote nothing: draw again
@@ -148,18 +150,14 @@ async def create_booking(session: AsyncSession, *, user_id: uuid.UUID, request: 
     return booking
 
 
-async def _check_hold_limit(session: AsyncSession, user_id: uuid.UUID, seats: int, limit: int,
-                            now: datetime) -> None:
+def _over_hold_limit(held: int, seats: int, limit: int) -> BookingConflict:
     """SPEC §4: holds cannot be hoarded. Counted under the user's row lock (taken with the flight
-    read), so two parallel requests of one user cannot both pass; the lock is held until the
-    caller commits."""
-    held = await repository.seats_held_by(session, user_id, HOLDING, now)
-    if held + seats > limit:
-        raise BookingConflict(
-            f"You can hold at most {limit} seats in unpaid bookings at once; you hold "
-            f"{held} and asked for {seats}. Pay for or cancel a booking first.",
-            details={"maxHeldSeats": limit, "heldSeats": held, "requestedSeats": seats},
-        )
+    read and held until the caller commits), so two parallel requests of one user cannot both pass."""
+    return BookingConflict(
+        f"You can hold at most {limit} seats in unpaid bookings at once; you hold "
+        f"{held} and asked for {seats}. Pay for or cancel a booking first.",
+        details={"maxHeldSeats": limit, "heldSeats": held, "requestedSeats": seats},
+    )
 
 
 async def get_booking(session: AsyncSession, *, id_or_reference: str, user_id: uuid.UUID | None) -> Booking:

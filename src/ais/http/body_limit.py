@@ -21,6 +21,8 @@ def limit_for(path: str) -> int:
 
 
 def declared_length(scope: Scope) -> int | None:
+    """The Content-Length, or None for a body without one: chunked (counted as it streams) or
+    no body at all."""
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
@@ -28,6 +30,13 @@ def declared_length(scope: Scope) -> int | None:
             except ValueError:
                 return None  # the HTTP server refuses a malformed length before we see it
     return None
+
+
+def _may_stream(scope: Scope) -> bool:
+    """Whether the body's length is decided as it streams (Transfer-Encoding, which overrides a
+    Content-Length). Without it the HTTP server hands on at most the declared length (none: no
+    body at all), so there is nothing to count."""
+    return any(name == b"transfer-encoding" for name, _ in scope["headers"])
 
 
 class BodyLimitMiddleware:
@@ -42,6 +51,9 @@ class BodyLimitMiddleware:
         declared = declared_length(scope)
         if declared is not None and declared > limit:
             await _refuse(limit, scope, receive, send)
+            return
+        if not _may_stream(scope):  # its declared length (within the limit) or no body: nothing to count
+            await self.app(scope, receive, send)
             return
         received = 0
         exceeded = False
