@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -44,7 +45,9 @@ class Probe:
 
 
 def search_day() -> str:
-    return (utcnow() + timedelta(days=3)).date().isoformat()
+    """The day `flight_in`'s flight (RUH → JED, leaving in 3 days) leaves, as search reads dates:
+    at the origin's clock (from 21:00 UTC, Riyadh is a day ahead)."""
+    return (utcnow() + timedelta(days=3)).astimezone(ZoneInfo("Asia/Riyadh")).date().isoformat()
 
 
 def signed_event(webhook_secret: str) -> tuple[bytes, dict[str, str]]:
