@@ -15,8 +15,8 @@ from ais.bookings.routes import router as bookings_router
 from ais.config import Settings, get_settings
 from ais.flights.admin_routes import router as admin_flights_router
 from ais.flights.airports import AirportDirectory
-from ais.flights.cached_search import CachedSearchMiddleware
 from ais.flights.routes import router as flights_router
+from ais.flights.search_fast_path import SearchFastPathMiddleware
 from ais.http.api_docs import install_api_docs
 from ais.http.body_limit import BodyLimitMiddleware
 from ais.http.errors import install_error_handlers
@@ -105,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Added innermost first: the request context wraps everything, so each answer (413 included)
     # carries the correlation id and is logged.
-    app.add_middleware(CachedSearchMiddleware)  # innermost: every other layer applies to its answers
+    app.add_middleware(SearchFastPathMiddleware)  # innermost: every other layer applies to its answers
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(TrustedProxyMiddleware, trusted=parse_networks(settings.forwarded_allow_ips))
     app.add_middleware(RequestContextMiddleware)

@@ -1,16 +1,19 @@
-"""Cache hits of GET /flights/search are answered before the framework (ais.flights.cached_search):
-with the route's own answer, inside every middleware, and never for a request the route would
-judge differently."""
+"""GET /flights/search is answered before the framework (ais.flights.search_fast_path): with the
+route's own answer (cached or not), inside every middleware, and never for a request the route
+would judge differently."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
+from sqlalchemy import update
 
+from ais.flights.models import Cabin
 from ais.http.dependencies import read_session
 from tests.flights.support import add_flight, future_day, local, search_params
 from tests.ops.contract import assert_error
@@ -64,13 +67,20 @@ async def test_a_hit_is_the_routes_answer_without_the_route(app, client, runtime
     assert served("200") == before + 1  # counted under the route's template, as the route would be
 
 
-async def test_a_miss_goes_to_the_route_which_makes_no_second_lookup(client, runtime):
+async def test_a_miss_is_answered_without_the_route_with_one_lookup(app, client, runtime):
     day = future_day(42)
     await add_flight(runtime, departure=local(day, "10:30", "RUH"))
+    params = search_params("RUH", "JED", day)
     misses = REGISTRY.get_sample_value("ais_cache_lookups_total", {"outcome": "miss"}) or 0.0
-    first = await client.get(SEARCH, params=search_params("RUH", "JED", day))
-    assert first.status_code == 200 and first.headers["X-Cache"] == "MISS"
+    before = served("200")
+    with route_cannot_run(app):
+        first = await client.get(SEARCH, params=params)
+    assert first.status_code == 200 and first.headers["X-Cache"] == "MISS", first.text
     assert REGISTRY.get_sample_value("ais_cache_lookups_total", {"outcome": "miss"}) == misses + 1
+    assert served("200") == before + 1
+    through_route = await client.post(SEARCH, json=params)  # the route, now answering from the cache
+    assert through_route.headers["X-Cache"] == "HIT" and through_route.content == first.content
+    assert first.json()["flights"]
 
 
 @pytest.mark.parametrize("extra", [
@@ -90,12 +100,38 @@ async def test_a_parameter_given_twice_is_left_to_the_route(app, client, runtime
         assert (await client.get(f"{SEARCH}?{query}&from=RUH")).status_code == 500
 
 
-@pytest.mark.parametrize("cache_control", ["no-cache", "no-store"])
-async def test_cache_control_still_reaches_the_database(app, client, runtime, cache_control):
-    params = await cached_search(client, runtime, 44)
-    # The route runs (and here fails) whatever the cache holds: the header asked for fresh data.
+async def test_cache_control_reads_the_database_past_a_cached_answer(app, client, runtime):
+    """`no-cache` and `no-store` answer from the database even when the cache holds the search;
+    `no-cache` then refreshes the entry, `no-store` leaves it as it was. Without the route."""
+    day = future_day(44)
+    flight = await add_flight(runtime, departure=local(day, "08:30", "RUH"))
+    params = search_params("RUH", "JED", day)
+    seats = (await client.get(SEARCH, params=params)).json()["flights"][0]["availableSeats"]
+    async with runtime.session_factory() as session:  # behind the cache's back: no invalidation
+        await session.execute(update(Cabin).where(Cabin.flight_id == uuid.UUID(flight.id)).values(
+            seats_available=Cabin.seats_available - 1))
+        await session.commit()
+
+    def seats_in(answer) -> int:  # type: ignore[no-untyped-def]
+        assert answer.status_code == 200, answer.text
+        return int(answer.json()["flights"][0]["availableSeats"])
+
     with route_cannot_run(app):
-        answer = await client.get(SEARCH, params=params, headers={"Cache-Control": cache_control})
+        assert seats_in(await client.get(SEARCH, params=params)) == seats  # the cached answer
+        no_store = await client.get(SEARCH, params=params, headers={"Cache-Control": "no-store"})
+        assert seats_in(no_store) == seats - 1 and no_store.headers["X-Cache"] == "BYPASS"
+        assert seats_in(await client.get(SEARCH, params=params)) == seats  # not stored
+        no_cache = await client.get(SEARCH, params=params, headers={"Cache-Control": "no-cache"})
+        assert seats_in(no_cache) == seats - 1 and no_cache.headers["X-Cache"] == "BYPASS"
+        refreshed = await client.get(SEARCH, params=params)
+        assert seats_in(refreshed) == seats - 1 and refreshed.headers["X-Cache"] == "HIT"
+
+
+async def test_cache_control_given_twice_is_left_to_the_route(app, client, runtime):
+    params = await cached_search(client, runtime, 44)
+    with route_cannot_run(app):
+        answer = await client.get(SEARCH, params=params,
+                                  headers=[("Cache-Control", "no-cache"), ("Cache-Control", "max-age=0")])
     assert answer.status_code == 500
 
 

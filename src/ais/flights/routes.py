@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Response
 
 from ais.cache.search_cache import CacheMode
 from ais.flights import service
-from ais.flights.cached_search import lookup_made_for, search_response
 from ais.flights.schemas import AirportList, FlightDetail, SearchCriteria, SearchRequest, SearchResult
+from ais.flights.search_fast_path import search_response
 from ais.http.dependencies import AirportsDep, ReadSessionDep, RuntimeDep, SessionDep
 from ais.http.errors import responses
 
@@ -49,14 +49,12 @@ async def list_airports(response: Response, session: SessionDep, airports: Airpo
 
 @router.get("/flights/search", response_model=SearchResult, responses=responses(), description=SEARCH_DOC)
 async def search_flights(
-    criteria: Annotated[SearchCriteria, Query()], request: Request, runtime: RuntimeDep, session: ReadSessionDep,
+    criteria: Annotated[SearchCriteria, Query()], runtime: RuntimeDep, session: ReadSessionDep,
     airports: AirportsDep, cache_control: CacheControl = None,
 ) -> Response:
-    # A cache hit never gets here (`ais.flights.cached_search` answers it); a miss brings its lookup.
-    answer = await service.search_flights(
-        session, runtime.store, airports, criteria,
-        mode=CacheMode.from_header(cache_control), looked_up=lookup_made_for(request, criteria),
-    )
+    # Most searches never get here: `ais.flights.search_fast_path` answers them the same way.
+    answer = await service.search_flights(session, runtime.store, airports, criteria,
+                                          mode=CacheMode.from_header(cache_control))
     return search_response(answer)
 
 

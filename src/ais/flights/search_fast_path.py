@@ -1,22 +1,24 @@
-"""Cache hits of `GET /api/v1/flights/search`, answered before the framework's routing.
+"""`GET /api/v1/flights/search`, answered before the framework's routing.
 
-Most searches are answered from the search cache (`ais.cache.search_cache`). For those the route's
-real work is one store round trip, yet routing through every route of the API, solving its
-dependencies and validating its query cost several times as much. `CachedSearchMiddleware`, the
-innermost middleware (so the correlation id, the access log, the latency metric, the security
-headers and the body limit all apply as to any request), finds the hit itself and answers it with
-the route's own response: the same bytes and headers.
+Search is the busiest route, and most of its answers come from the search cache
+(`ais.cache.search_cache`): one store round trip. Routing through every route of the API, solving
+the route's dependencies and validating its query cost several times as much as that, and as much
+as the database query of a miss. `SearchFastPathMiddleware`, the innermost middleware (so the
+correlation id, the access log, the latency metric, the security headers and the body limit all
+apply as to any request), reads the query as the route would and answers it with the same service
+call and the same response as the route: hit, miss, `Cache-Control: no-cache` or `no-store`. An
+error is answered by the app's own exception handlers, as the route's would be.
 
-Anything else goes on to the route unchanged: a miss, `Cache-Control: no-cache`/`no-store`, a
-query the route would refuse or read differently (invalid, a parameter given twice, a NUL
-character), an airport this process has not seen yet, a store that is down. After a miss the
-route reuses the lookup made here (`lookup_made_for`) rather than asking the store again, so
-every search still makes exactly one lookup and its version is read before the query.
+Whatever the route would judge differently goes on to it unchanged: a query it would refuse (the
+route's 422 names the fields), a parameter given twice, a NUL character, Cache-Control given twice,
+an airport this process has not seen yet (the route loads the airports, or refuses the code). The
+route (also `POST`, which has a body) stays the documented one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi.routing import APIRoute
@@ -25,8 +27,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ais.cache import search_cache
-from ais.cache.search_cache import CacheMode, Lookup
+from ais.cache.search_cache import CacheMode
+from ais.flights import service
 from ais.flights.schemas import SearchCriteria
 from ais.flights.service import SearchAnswer
 
@@ -35,42 +37,52 @@ SEARCH_PATH = "/api/v1/flights/search"
 # criteria is read here too, never silently left at its default).
 _FIELDS = frozenset(field.alias or name for name, field in SearchCriteria.model_fields.items())
 _CACHE_CONTROL = b"cache-control"
-_LOOKUP_STATE = "ais.search_lookup"
 
 
-class CachedSearchMiddleware:
+class SearchFastPathMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._route: APIRoute | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope["path"] == SEARCH_PATH and scope["method"] == "GET"
-                and await self._answered_from_cache(scope, receive, send)):
+                and await self._answered(scope, receive, send)):
             return
         await self.app(scope, receive, send)
 
-    async def _answered_from_cache(self, scope: Scope, receive: Receive, send: Send) -> bool:
-        if _cache_mode(scope["headers"]) is not CacheMode.USE:
-            return False
-        criteria = _criteria(scope["query_string"])
-        if criteria is None:
+    async def _answered(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        mode = _cache_mode(scope["headers"])
+        criteria = _criteria(scope["query_string"]) if mode is not None else None
+        if mode is None or criteria is None:
             return False
         app = scope["app"]
-        if not app.state.airports.knows((criteria.from_, criteria.to)):
-            return False
-        identity = criteria.cache_identity()
-        found = await search_cache.lookup(app.state.runtime.store, identity)
-        if found.payload is None:
-            scope.setdefault("state", {})[_LOOKUP_STATE] = (identity, found)
+        airports = app.state.airports
+        if not airports.knows((criteria.from_, criteria.to)):
             return False
         scope["route"] = self._search_route(app)  # the access log and the metric name the route
-        await search_response(SearchAnswer(found.payload, found.outcome))(scope, receive, send)
+        runtime = app.state.runtime
+        try:
+            async with runtime.autocommit_session_factory() as session:  # as the route's ReadSessionDep
+                answer = await service.search_flights(session, runtime.store, airports, criteria, mode=mode)
+            response = search_response(answer)
+        except Exception as exc:
+            handler = _exception_handler(app, exc)
+            if handler is None:
+                raise  # as from the route: the outermost layer answers the contract's 500
+            response = await handler(Request(scope, receive), exc)
+        await response(scope, receive, send)
         return True
 
     def _search_route(self, app: object) -> APIRoute | None:
         if self._route is None:
             self._route = _find_route(getattr(app, "routes", ()))
         return self._route
+
+
+def _exception_handler(app: Any, exc: Exception) -> Any:
+    """The app's handler for `exc` (the most specific class first), as the framework picks it."""
+    handlers = app.exception_handlers
+    return next((handlers[kind] for kind in type(exc).__mro__ if kind in handlers), None)
 
 
 def _find_route(routes: Iterable[object]) -> APIRoute | None:
@@ -88,15 +100,6 @@ def _find_route(routes: Iterable[object]) -> APIRoute | None:
 def search_response(answer: SearchAnswer) -> Response:
     """The search's HTTP answer, from the cache or not: the JSON and where it came from."""
     return Response(answer.payload, media_type="application/json", headers={"X-Cache": answer.cache.upper()})
-
-
-def lookup_made_for(request: Request, criteria: SearchCriteria) -> Lookup | None:
-    """The cache lookup the middleware already made for this very search (a miss), if any."""
-    made = request.scope.get("state", {}).get(_LOOKUP_STATE)
-    if made is None or made[0] != criteria.cache_identity():
-        return None
-    lookup: Lookup = made[1]
-    return lookup
 
 
 def _criteria(query_string: bytes) -> SearchCriteria | None:

@@ -43,8 +43,7 @@ def local_day_in_utc(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
 
 
 async def search_flights(session: AsyncSession, store: KeyValueStore, airports: AirportDirectory,
-                         criteria: SearchCriteria, *, mode: CacheMode = CacheMode.USE,
-                         looked_up: search_cache.Lookup | None = None) -> SearchAnswer:
+                         criteria: SearchCriteria, *, mode: CacheMode = CacheMode.USE) -> SearchAnswer:
     """Sellable flights (scheduled or delayed, departing in the future, at least `passengers`
     seats in the cabin) leaving `from` on the local `date` there, earliest first.
 
@@ -52,12 +51,9 @@ async def search_flights(session: AsyncSession, store: KeyValueStore, airports: 
     process memory: no query for known codes). Answers from the search cache when it can (at
     most 60 s old; invalidated on every change a search shows); from the database otherwise,
     including when the cache store is down. The cache version is read before the query, which
-    keeps invalidation race-free. `looked_up`: the lookup of this search already made (a miss,
-    with `mode` USE), which is then not made again."""
+    keeps invalidation race-free."""
     await airports.require_known(session, criteria.airport_fields())
-    cached = looked_up
-    if cached is None or mode is not CacheMode.USE:
-        cached = await search_cache.lookup(store, criteria.cache_identity(), mode)
+    cached = await search_cache.lookup(store, criteria.cache_identity(), mode)
     if cached.payload is not None:
         return SearchAnswer(cached.payload, cached.outcome)
     payload = (await _search_database(session, criteria)).model_dump_json(by_alias=True).encode()
