@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import update
 
 from ais.flights.models import Cabin
-from ais.http.dependencies import read_session
+from ais.http.dependencies import airports_of
 from tests.flights.support import add_flight, future_day, local, search_params
 from tests.ops.contract import assert_error
 
@@ -24,16 +24,16 @@ SEARCH = "/api/v1/flights/search"
 
 @contextmanager
 def route_cannot_run(app: FastAPI) -> Iterator[None]:
-    """While inside, the search route fails (500) if it runs at all: it gets no database session."""
+    """While inside, the search route fails (500) if it runs at all: it gets no airport directory."""
 
-    async def no_session() -> None:
+    async def no_airports() -> None:
         raise RuntimeError("the search route ran")
 
-    app.dependency_overrides[read_session] = no_session
+    app.dependency_overrides[airports_of] = no_airports
     try:
         yield
     finally:
-        del app.dependency_overrides[read_session]
+        del app.dependency_overrides[airports_of]
 
 
 def served(status: str) -> float:

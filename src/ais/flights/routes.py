@@ -11,7 +11,7 @@ from ais.cache.search_cache import CacheMode
 from ais.flights import service
 from ais.flights.schemas import AirportList, FlightDetail, SearchCriteria, SearchRequest, SearchResult
 from ais.flights.search_fast_path import search_response
-from ais.http.dependencies import AirportsDep, ReadSessionDep, RuntimeDep, SessionDep
+from ais.http.dependencies import AirportsDep, RuntimeDep, SessionDep
 from ais.http.errors import responses
 
 router = APIRouter(prefix="/api/v1", tags=["flights"])
@@ -49,24 +49,21 @@ async def list_airports(response: Response, session: SessionDep, airports: Airpo
 
 @router.get("/flights/search", response_model=SearchResult, responses=responses(), description=SEARCH_DOC)
 async def search_flights(
-    criteria: Annotated[SearchCriteria, Query()], runtime: RuntimeDep, session: ReadSessionDep,
-    airports: AirportsDep, cache_control: CacheControl = None,
+    criteria: Annotated[SearchCriteria, Query()], runtime: RuntimeDep, airports: AirportsDep,
+    cache_control: CacheControl = None,
 ) -> Response:
     # Most searches never get here: `ais.flights.search_fast_path` answers them the same way.
-    answer = await service.search_flights(session, runtime.store, airports, criteria,
+    answer = await service.search_flights(runtime.autocommit_session_factory, runtime.store, airports, criteria,
                                           mode=CacheMode.from_header(cache_control))
     return search_response(answer)
 
 
 @router.post("/flights/search", response_model=SearchResult, responses=responses(), description=SEARCH_DOC)
 async def search_flights_post(
-    body: SearchRequest, runtime: RuntimeDep, session: ReadSessionDep, airports: AirportsDep,
-    cache_control: CacheControl = None,
+    body: SearchRequest, runtime: RuntimeDep, airports: AirportsDep, cache_control: CacheControl = None,
 ) -> Response:
-    answer = await service.search_flights(
-        session, runtime.store, airports, body,
-        mode=CacheMode.from_header(cache_control),
-    )
+    answer = await service.search_flights(runtime.autocommit_session_factory, runtime.store, airports, body,
+                                          mode=CacheMode.from_header(cache_control))
     return search_response(answer)
 
 

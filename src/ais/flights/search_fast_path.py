@@ -62,8 +62,8 @@ class SearchFastPathMiddleware:
         scope["route"] = self._search_route(app)  # the access log and the metric name the route
         runtime = app.state.runtime
         try:
-            async with runtime.autocommit_session_factory() as session:  # as the route's ReadSessionDep
-                answer = await service.search_flights(session, runtime.store, airports, criteria, mode=mode)
+            answer = await service.search_flights(runtime.autocommit_session_factory, runtime.store, airports,
+                                                  criteria, mode=mode)
             response = search_response(answer)
         except Exception as exc:
             handler = _exception_handler(app, exc)

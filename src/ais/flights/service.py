@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ais.cache import search_cache
 from ais.cache.search_cache import CacheMode
@@ -42,8 +42,9 @@ def local_day_in_utc(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-async def search_flights(session: AsyncSession, store: KeyValueStore, airports: AirportDirectory,
-                         criteria: SearchCriteria, *, mode: CacheMode = CacheMode.USE) -> SearchAnswer:
+async def search_flights(read_sessions: async_sessionmaker[AsyncSession], store: KeyValueStore,
+                         airports: AirportDirectory, criteria: SearchCriteria, *,
+                         mode: CacheMode = CacheMode.USE) -> SearchAnswer:
     """Sellable flights (scheduled or delayed, departing in the future, at least `passengers`
     seats in the cabin) leaving `from` on the local `date` there, earliest first.
 
@@ -51,12 +52,17 @@ async def search_flights(session: AsyncSession, store: KeyValueStore, airports: 
     process memory: no query for known codes). Answers from the search cache when it can (at
     most 60 s old; invalidated on every change a search shows); from the database otherwise,
     including when the cache store is down. The cache version is read before the query, which
-    keeps invalidation race-free."""
-    await airports.require_known(session, criteria.airport_fields())
+    keeps invalidation race-free. A session of `read_sessions` (autocommit: search only reads)
+    is opened only to read the database, so a cache hit of known airports opens none."""
+    codes = criteria.airport_fields()
+    if not airports.knows(codes.values()):
+        async with read_sessions() as session:
+            await airports.require_known(session, codes)
     cached = await search_cache.lookup(store, criteria.cache_identity(), mode)
     if cached.payload is not None:
         return SearchAnswer(cached.payload, cached.outcome)
-    payload = (await _search_database(session, criteria)).model_dump_json(by_alias=True).encode()
+    async with read_sessions() as session:
+        payload = (await _search_database(session, criteria)).model_dump_json(by_alias=True).encode()
     if cached.key is not None:  # None: no-store, or the store is down
         await search_cache.remember(store, cached.key, payload)
     return SearchAnswer(payload, cached.outcome)

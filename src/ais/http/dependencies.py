@@ -53,16 +53,6 @@ async def request_session(uow: UnitOfWorkDep) -> AsyncSession:
 SessionDep = Annotated[AsyncSession, Depends(request_session)]
 
 
-async def read_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    async with runtime.autocommit_session_factory() as session:
-        yield session
-
-
-# For a route that only reads (search): no transaction, each statement on its own (autocommit),
-# and no connection at all when the answer comes from the cache. Never for writes.
-ReadSessionDep = Annotated[AsyncSession, Depends(read_session)]
-
-
 async def airports_of(request: Request) -> AirportDirectory:
     airports: AirportDirectory = request.app.state.airports
     return airports
