@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ais.cache.store import KeyValueStore, create_store
 from ais.config import Settings
@@ -53,15 +53,6 @@ class Runtime:
     def autocommit_session_factory(self) -> async_sessionmaker[AsyncSession]:
         """Sessions in autocommit (`ais.db.engine.create_autocommit_session_factory`)."""
         return create_autocommit_session_factory(self.engine)
-
-    def autocommit_connection(self) -> AsyncConnection:
-        """A bare connection in autocommit (use `async with`), for reads of Core statements that
-        need no session: each statement sees what was committed when it started."""
-        return self._autocommit_engine.connect()
-
-    @functools.cached_property
-    def _autocommit_engine(self) -> AsyncEngine:
-        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def payment_gateway(self) -> PaymentGateway:

@@ -6,15 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from ais.config import Settings
 from ais.db.fair_pool import FairAsyncQueuePool
 from ais.db.urls import async_url, is_sqlite
-
-# What a read of Core statements (no ORM entities) runs on: a session, or a bare connection, which
-# costs less per statement where nothing needs the session (the search's reads).
-CoreReader = AsyncSession | AsyncConnection
 
 
 def create_engine(settings: Settings) -> AsyncEngine:

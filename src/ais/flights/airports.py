@@ -16,8 +16,8 @@ from datetime import UTC, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from ais.db.engine import CoreReader
 from ais.errors import ValidationFailed
 from ais.flights import repository
 from ais.flights.repository import AirportRow
@@ -28,7 +28,7 @@ _ZONES: dict[str, tzinfo] = {}
 AirportZones = dict[str, tzinfo]
 
 
-async def airport_zones(session: CoreReader, codes: Iterable[str]) -> AirportZones:
+async def airport_zones(session: AsyncSession, codes: Iterable[str]) -> AirportZones:
     """IATA code → time zone for the given codes that exist; at most one query, none when cached.
 
     Unknown codes are simply absent from the answer (callers decide what that means)."""
@@ -62,12 +62,12 @@ class AirportDirectory:
     def _stale(self) -> bool:
         return self._loaded_at is None or self._clock() - self._loaded_at >= self._max_age
 
-    async def _reload(self, session: CoreReader) -> None:
+    async def _reload(self, session: AsyncSession) -> None:
         rows = await repository.all_airports(session)
         self._airports = {airport.code: airport for airport in rows}
         self._loaded_at = self._clock()
 
-    async def all(self, session: CoreReader) -> list[AirportRow]:
+    async def all(self, session: AsyncSession) -> list[AirportRow]:
         """Every airport, by code; at most a minute old."""
         if self._stale():
             await self._reload(session)
@@ -78,7 +78,7 @@ class AirportDirectory:
         directory is due for a reload: the caller then asks `require_known`)."""
         return not self._stale() and all(code in self._airports for code in codes)
 
-    async def require_known(self, session: CoreReader, codes: Mapping[str, str]) -> None:
+    async def require_known(self, session: AsyncSession, codes: Mapping[str, str]) -> None:
         """`codes` maps a field name (as the client should read it) to an IATA code. Raises
         ValidationFailed naming every field whose code is no airport of ours. No query while
         the codes are known and the directory is fresh; one lookup of the unknown codes else."""

@@ -12,7 +12,6 @@ from sqlalchemy import Table, bindparam, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from ais.db.engine import CoreReader
 from ais.db.upsert import insert_ignore
 from ais.flights.models import Airport, Cabin, CabinClass, Flight, FlightStatus
 
@@ -61,7 +60,7 @@ def _offers_statement(statuses: frozenset[FlightStatus]) -> Any:
 
 
 async def find_offers(
-    session: CoreReader,
+    session: AsyncSession,
     *,
     origin: str,
     destination: str,
@@ -109,7 +108,7 @@ async def any_flight_exists(session: AsyncSession) -> bool:
     return bool(await session.scalar(select(exists().where(Flight.id.is_not(None)))))
 
 
-async def airport_timezones(session: CoreReader, codes: Collection[str]) -> dict[str, str]:
+async def airport_timezones(session: AsyncSession, codes: Collection[str]) -> dict[str, str]:
     """IATA code → IANA time zone name, for the codes that exist."""
     if not codes:
         return {}
@@ -129,12 +128,12 @@ class AirportRow(NamedTuple):
 _AIRPORT_COLUMNS = (Airport.code, Airport.name, Airport.city, Airport.country, Airport.timezone)
 
 
-async def all_airports(session: CoreReader) -> list[AirportRow]:
+async def all_airports(session: AsyncSession) -> list[AirportRow]:
     result = await session.execute(select(*_AIRPORT_COLUMNS).order_by(Airport.code))
     return [AirportRow(*row) for row in result.all()]
 
 
-async def airports_by_code(session: CoreReader, codes: Collection[str]) -> list[AirportRow]:
+async def airports_by_code(session: AsyncSession, codes: Collection[str]) -> list[AirportRow]:
     """The airports among `codes` (one primary-key lookup)."""
     if not codes:
         return []

@@ -53,7 +53,7 @@ async def search_flights(
     cache_control: CacheControl = None,
 ) -> Response:
     # Most searches never get here: `ais.flights.search_fast_path` answers them the same way.
-    answer = await service.search_flights(runtime.autocommit_connection, runtime.store, airports, criteria,
+    answer = await service.search_flights(runtime.autocommit_session_factory, runtime.store, airports, criteria,
                                           mode=CacheMode.from_header(cache_control))
     return search_response(answer)
 
@@ -62,7 +62,7 @@ async def search_flights(
 async def search_flights_post(
     body: SearchRequest, runtime: RuntimeDep, airports: AirportsDep, cache_control: CacheControl = None,
 ) -> Response:
-    answer = await service.search_flights(runtime.autocommit_connection, runtime.store, airports, body,
+    answer = await service.search_flights(runtime.autocommit_session_factory, runtime.store, airports, body,
                                           mode=CacheMode.from_header(cache_control))
     return search_response(answer)
 

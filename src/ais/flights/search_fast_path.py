@@ -62,7 +62,7 @@ class SearchFastPathMiddleware:
         scope["route"] = self._search_route(app)  # the access log and the metric name the route
         runtime = app.state.runtime
         try:
-            answer = await service.search_flights(runtime.autocommit_connection, runtime.store, airports,
+            answer = await service.search_flights(runtime.autocommit_session_factory, runtime.store, airports,
                                                   criteria, mode=mode)
             response = search_response(answer)
         except Exception as exc:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ais.cache import search_cache
 from ais.cache.search_cache import CacheMode
 from ais.cache.store import KeyValueStore
 from ais.db.base import utcnow
-from ais.db.engine import CoreReader
 from ais.errors import NotFound
 from ais.flights import repository
 from ais.flights.airports import AirportDirectory, airport_zones
@@ -44,7 +42,7 @@ def local_day_in_utc(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-async def search_flights(connect: Callable[[], AsyncConnection], store: KeyValueStore,
+async def search_flights(read_sessions: async_sessionmaker[AsyncSession], store: KeyValueStore,
                          airports: AirportDirectory, criteria: SearchCriteria, *,
                          mode: CacheMode = CacheMode.USE) -> SearchAnswer:
     """Sellable flights (scheduled or delayed, departing in the future, at least `passengers`
@@ -54,24 +52,23 @@ async def search_flights(connect: Callable[[], AsyncConnection], store: KeyValue
     process memory: no query for known codes). Answers from the search cache when it can (at
     most 60 s old; invalidated on every change a search shows); from the database otherwise,
     including when the cache store is down. The cache version is read before the query, which
-    keeps invalidation race-free. A connection (`connect`, in autocommit: search only reads, one
-    statement at a time) is taken only to read the database, so a cache hit of known airports
-    takes none; a bare connection, as no ORM entity is read."""
+    keeps invalidation race-free. A session of `read_sessions` (autocommit: search only reads)
+    is opened only to read the database, so a cache hit of known airports opens none."""
     codes = criteria.airport_fields()
     if not airports.knows(codes.values()):
-        async with connect() as connection:
-            await airports.require_known(connection, codes)
+        async with read_sessions() as session:
+            await airports.require_known(session, codes)
     cached = await search_cache.lookup(store, criteria.cache_identity(), mode)
     if cached.payload is not None:
         return SearchAnswer(cached.payload, cached.outcome)
-    async with connect() as connection:
-        payload = (await _search_database(connection, criteria)).model_dump_json(by_alias=True).encode()
+    async with read_sessions() as session:
+        payload = (await _search_database(session, criteria)).model_dump_json(by_alias=True).encode()
     if cached.key is not None:  # None: no-store, or the store is down
         await search_cache.remember(store, cached.key, payload)
     return SearchAnswer(payload, cached.outcome)
 
 
-async def _search_database(session: CoreReader, criteria: SearchCriteria) -> SearchResult:
+async def _search_database(session: AsyncSession, criteria: SearchCriteria) -> SearchResult:
     zones = await airport_zones(session, (criteria.from_, criteria.to))
     if criteria.from_ not in zones or criteria.to not in zones:
         return SearchResult(flights=[])  # an airport we do not serve has no flights
