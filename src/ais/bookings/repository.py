@@ -6,7 +6,7 @@ import functools
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import Select, Table, bindparam, exists, func, insert, select, union_all, update
 from sqlalchemy.dialects import postgresql
@@ -21,6 +21,8 @@ from ais.db.keyset import newest_first_page
 from ais.db.upsert import insert_if_absent
 from ais.flights.models import Cabin, CabinClass, Flight, FlightStatus
 from ais.identity.models import User
+
+_Selecting = TypeVar("_Selecting", bound=Select)  # a select of any columns or entities
 
 
 class BookableCabin(NamedTuple):
@@ -149,17 +151,20 @@ async def booking_with_details(session: AsyncSession, booking_id: uuid.UUID) -> 
     )
 
 
+def for_status_change(statement: _Selecting) -> _Selecting:
+    """`statement`, which selects bookings, locking each booking's row for this transaction (on
+    PostgreSQL), so that concurrent events and refunds of one booking run one after another, and
+    loading what a status change needs with it: its flight and passengers, joined (one statement).
+    Not its history, which no status change reads (a caller that shows the booking reads it again,
+    `booking_with_details`). The result needs `.unique()` (a row per passenger)."""
+    return cast(_Selecting, statement.with_for_update(of=Booking)
+                .options(joinedload(Booking.flight, innerjoin=True), joinedload(Booking.passengers))
+                .execution_options(populate_existing=True))
+
+
 async def lock_booking(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:
-    """The booking with everything a status change needs (its flight and passengers), locked for
-    this transaction (on PostgreSQL) so that concurrent events and refunds of one booking run one
-    after another. Not its history, which no status change reads (one statement fewer for every
-    webhook event): a caller that shows the booking reads it again (`booking_with_details`). One
-    statement: the passengers are joined too (a row per passenger, the booking's row locked)."""
-    result = await session.scalars(
-        select(Booking).where(Booking.id == booking_id).with_for_update(of=Booking)
-        .options(joinedload(Booking.flight, innerjoin=True), joinedload(Booking.passengers))
-        .execution_options(populate_existing=True)
-    )
+    """The booking, locked, with what a status change needs (`for_status_change`)."""
+    result = await session.scalars(for_status_change(select(Booking).where(Booking.id == booking_id)))
     return result.unique().one_or_none()
 
 

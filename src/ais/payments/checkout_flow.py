@@ -166,9 +166,9 @@ async def _create_session(runtime: Runtime, attempt: _Attempt) -> CheckoutSessio
 async def _record_session(session: AsyncSession, attempt: _Attempt, checkout: CheckoutSession) -> Booking:
     """Step 3: the provider's session is recorded on the attempt; the booking, locked again, is
     returned as it is now."""
-    booking = await bookings_repository.lock_booking(session, attempt.booking_id)
-    payment = await repository.payment_by_id(session, attempt.payment_id)
-    assert booking is not None and payment is not None
+    found = await repository.payment_with_locked_booking(session, payment_id=attempt.payment_id)
+    assert found is not None
+    payment, booking = found
     payment.checkout_session_id = checkout.id
     payment.checkout_url = checkout.url
     payment.expires_at = checkout.expires_at

@@ -13,7 +13,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.audit.service import Actor
-from ais.bookings import repository as bookings_repository
+from ais.bookings.models import Booking
 from ais.payments import repository, settlement
 from ais.payments.gateway import PaymentGateway, ProviderRefund, ProviderRejected
 from ais.payments.models import Payment
@@ -58,32 +58,28 @@ def _id(value: Any) -> str | None:
     return str(value.get("id"))
 
 
-async def _payment_for(session: AsyncSession, obj: dict[str, Any], *, checkout_session_id: str | None = None,
-                       payment_intent_id: str | None = None, charge_id: str | None = None) -> Payment | None:
-    metadata = obj.get("metadata") or {}
-    payment_id = metadata.get("paymentId")
-    if payment_id:
-        try:
-            found = await repository.payment_by_id(session, uuid.UUID(payment_id))
-        except ValueError:
-            found = None
-        if found is not None:
-            return found
-    return await repository.payment_by_provider_ids(
-        session, checkout_session_id=checkout_session_id, payment_intent_id=payment_intent_id, charge_id=charge_id)
-
-
-async def _locked(session: AsyncSession, payment: Payment | None, event_id: str):  # type: ignore[no-untyped-def]
-    if payment is None:
+async def _payment_and_booking(session: AsyncSession, obj: dict[str, Any], event_id: str, *,
+                               checkout_session_id: str | None = None, payment_intent_id: str | None = None,
+                               charge_id: str | None = None) -> tuple[Payment, Booking] | tuple[None, None]:
+    """The event's payment (by the paymentId in its metadata, else by the provider's ids) and its
+    booking, locked for the status change; (None, None) for a payment that is not ours."""
+    named = (obj.get("metadata") or {}).get("paymentId")
+    try:
+        payment_id = uuid.UUID(str(named)) if named else None
+    except ValueError:  # not one of our ids: found by the provider's ids, if at all
+        payment_id = None
+    found = await repository.payment_with_locked_booking(
+        session, payment_id=payment_id, checkout_session_id=checkout_session_id,
+        payment_intent_id=payment_intent_id, charge_id=charge_id)
+    if found is None:
         _log.warning("event_for_unknown_payment", event_id=event_id)
-        return None
-    return await bookings_repository.lock_booking(session, payment.booking_id)
+        return None, None
+    return found
 
 
 async def _session_paid(session: AsyncSession, obj: dict[str, Any], event_id: str, _: Prefetched) -> None:
-    payment = await _payment_for(session, obj, checkout_session_id=obj.get("id"))
-    booking = await _locked(session, payment, event_id)
-    if booking is None or payment is None:
+    payment, booking = await _payment_and_booking(session, obj, event_id, checkout_session_id=obj.get("id"))
+    if payment is None or booking is None:
         return
     intent_id = _id(obj.get("payment_intent"))
     if obj.get("payment_status") != "paid" or not intent_id:
@@ -96,18 +92,16 @@ async def _session_paid(session: AsyncSession, obj: dict[str, Any], event_id: st
 
 
 async def _session_failed(session: AsyncSession, obj: dict[str, Any], event_id: str, _: Prefetched) -> None:
-    payment = await _payment_for(session, obj, checkout_session_id=obj.get("id"))
-    booking = await _locked(session, payment, event_id)
-    if booking is None or payment is None:
+    payment, booking = await _payment_and_booking(session, obj, event_id, checkout_session_id=obj.get("id"))
+    if payment is None or booking is None:
         return
     reason = "checkout expired" if obj.get("status") == "expired" else "asynchronous payment failed"
     await settlement.record_failure(session, booking=booking, payment=payment, reason=reason, actor=ACTOR)
 
 
 async def _intent_succeeded(session: AsyncSession, obj: dict[str, Any], event_id: str, _: Prefetched) -> None:
-    payment = await _payment_for(session, obj, payment_intent_id=obj.get("id"))
-    booking = await _locked(session, payment, event_id)
-    if booking is None or payment is None:
+    payment, booking = await _payment_and_booking(session, obj, event_id, payment_intent_id=obj.get("id"))
+    if payment is None or booking is None:
         return
     await settlement.record_capture(
         session, booking=booking, payment=payment, payment_intent_id=str(obj["id"]),
@@ -116,9 +110,8 @@ async def _intent_succeeded(session: AsyncSession, obj: dict[str, Any], event_id
 
 
 async def _intent_failed(session: AsyncSession, obj: dict[str, Any], event_id: str, _: Prefetched) -> None:
-    payment = await _payment_for(session, obj, payment_intent_id=obj.get("id"))
-    booking = await _locked(session, payment, event_id)
-    if booking is None or payment is None:
+    payment, booking = await _payment_and_booking(session, obj, event_id, payment_intent_id=obj.get("id"))
+    if payment is None or booking is None:
         return
     error = (obj.get("last_payment_error") or {}).get("message") or "payment declined"
     await settlement.record_failure(session, booking=booking, payment=payment, reason=str(error)[:200], actor=ACTOR)
@@ -126,10 +119,10 @@ async def _intent_failed(session: AsyncSession, obj: dict[str, Any], event_id: s
 
 async def _charge_refunded(session: AsyncSession, obj: dict[str, Any], event_id: str, pre: Prefetched) -> None:
     intent_id = _id(obj.get("payment_intent"))
-    payment = await _payment_for(session, {"metadata": obj.get("metadata") or pre.intent_metadata},
-                                 payment_intent_id=intent_id, charge_id=obj.get("id"))
-    booking = await _locked(session, payment, event_id)
-    if booking is None or payment is None:
+    payment, booking = await _payment_and_booking(
+        session, {"metadata": obj.get("metadata") or pre.intent_metadata}, event_id, payment_intent_id=intent_id,
+        charge_id=obj.get("id"))
+    if payment is None or booking is None:
         return
     if intent_id and obj.get("status") == "succeeded":
         # A refunded charge was captured first. Its capture event may not have arrived yet:
@@ -146,10 +139,9 @@ async def _charge_refunded(session: AsyncSession, obj: dict[str, Any], event_id:
 
 async def _dispute(session: AsyncSession, obj: dict[str, Any], event_id: str, pre: Prefetched) -> None:
     charge_id = _id(obj.get("charge"))
-    payment = await _payment_for(session, {"metadata": pre.intent_metadata},
-                                 payment_intent_id=_id(obj.get("payment_intent")), charge_id=charge_id)
-    booking = await _locked(session, payment, event_id)
-    if booking is None or payment is None:
+    payment, booking = await _payment_and_booking(session, {"metadata": pre.intent_metadata}, event_id,
+                                                  payment_intent_id=_id(obj.get("payment_intent")), charge_id=charge_id)
+    if payment is None or booking is None:
         return
     await settlement.record_dispute(
         session, booking=booking, dispute_id=str(obj["id"]), amount=int(obj.get("amount") or 0),

@@ -11,6 +11,7 @@ from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ais.bookings import repository as bookings_repository
 from ais.bookings.models import Booking
 from ais.bookings.rules import HOLD_GONE
 from ais.db.base import utcnow
@@ -47,15 +48,20 @@ async def payment_by_id(session: AsyncSession, payment_id: uuid.UUID) -> Payment
     return await session.get(Payment, payment_id, populate_existing=True)
 
 
-async def payment_by_provider_ids(session: AsyncSession, *, checkout_session_id: str | None = None,
-                                  payment_intent_id: str | None = None,
-                                  charge_id: str | None = None) -> Payment | None:
-    for column, value in ((Payment.checkout_session_id, checkout_session_id),
+async def payment_with_locked_booking(session: AsyncSession, *, payment_id: uuid.UUID | None = None,
+                                      checkout_session_id: str | None = None, payment_intent_id: str | None = None,
+                                      charge_id: str | None = None) -> tuple[Payment, Booking] | None:
+    """The payment named by our id, else by the first provider id that finds one, with its booking
+    locked and loaded for a status change (`bookings.repository.for_status_change`), in one
+    statement per id tried."""
+    for column, value in ((Payment.id, payment_id), (Payment.checkout_session_id, checkout_session_id),
                           (Payment.payment_intent_id, payment_intent_id), (Payment.charge_id, charge_id)):
         if value:
-            found = await session.scalar(select(Payment).where(column == value))
-            if found is not None:
-                return found
+            statement = select(Payment, Booking).join(Booking, Booking.id == Payment.booking_id).where(column == value)
+            row = (await session.execute(bookings_repository.for_status_change(statement))).unique().first()
+            if row is not None:
+                payment, booking = row
+                return payment, booking
     return None
 
 
