@@ -8,6 +8,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.audit.service import Actor
 from ais.bookings import repository
@@ -49,13 +50,19 @@ async def test_stale_holds_expire_once_and_give_seats_back_once(client, runtime,
     assert cancel.status_code == 409 and cancel.json()["code"] == "BOOKING_EXPIRED"
 
 
+async def _checkout_opened(session: AsyncSession, booking_id: str, actor: Actor) -> Booking:
+    """The booking, moved to `pending` in the session's transaction (not committed)."""
+    row = await repository.booking_with_details(session, uuid.UUID(booking_id))
+    await transition(session, row, BookingStatus.PENDING, reason="checkout", actor=actor)
+    return row
+
+
 async def test_never_confirmed_without_a_charge_in_the_ledger(client, runtime, passenger):
     flight = await new_flight(runtime)
     booking = (await book(client, passenger, flight)).json()
     actor = Actor.system("test")
     async with runtime.session_factory() as session:
-        row = await repository.booking_with_details(session, uuid.UUID(booking["id"]))
-        await transition(session, row, BookingStatus.PENDING, reason="checkout", actor=actor)
+        row = await _checkout_opened(session, booking["id"], actor)
         with pytest.raises(PaymentRequired):
             await transition(session, row, BookingStatus.PAID, reason="claimed", actor=actor)
         await session.rollback()
@@ -68,17 +75,14 @@ async def test_a_charge_read_in_a_transaction_that_rolled_back_covers_nothing_af
     booking = (await book(client, passenger, flight)).json()
     actor = Actor.system("test")
     async with runtime.session_factory() as session:
-        row = await repository.booking_with_details(session, uuid.UUID(booking["id"]))
-        await transition(session, row, BookingStatus.PENDING, reason="checkout", actor=actor)
+        row = await _checkout_opened(session, booking["id"], actor)
         await ledger.record_entry(session, type=LedgerEntryType.CHARGE, booking_id=row.id,
                                   amount_minor=row.total_minor, currency=row.currency,
                                   provider_object_id=f"pi_rolled_back_{uuid.uuid4().hex}")
         await transition(session, row, BookingStatus.PAID, reason="paid", actor=actor)
         await session.rollback()
 
-        row = await repository.booking_with_details(session, uuid.UUID(booking["id"]))
-        assert row.status == BookingStatus.RESERVED
-        await transition(session, row, BookingStatus.PENDING, reason="checkout", actor=actor)
+        row = await _checkout_opened(session, booking["id"], actor)  # from `reserved` again: rolled back
         with pytest.raises(PaymentRequired):
             await transition(session, row, BookingStatus.PAID, reason="claimed", actor=actor)
         await session.rollback()
