@@ -116,10 +116,10 @@ def _store_event_statement() -> Any:
     return select(select(_events.c.processed).where(_events.c.id == bindparam("id")).scalar_subquery()).add_cte(new)
 
 
-async def store_event(session: AsyncSession, *, event_id: str, event_type: str, payload: dict[str, object],
-                      now: datetime) -> bool:
-    """Store a delivered event unless it is stored already; True when an earlier delivery of it
-    was stored and its processing completed. One statement on PostgreSQL."""
+async def store_delivery(session: AsyncSession, *, event_id: str, event_type: str, payload: dict[str, object],
+                         now: datetime) -> bool:
+    """Store a delivered event unless it is stored already; True when it was, and processed
+    (an earlier delivery's processing completed). One statement on PostgreSQL."""
     values = {"id": event_id, "type": event_type, "payload": payload, "processed": False, "attempts": 0,
               "received_at": now}
     if session.get_bind().dialect.name == "postgresql":

@@ -34,8 +34,9 @@ async def receive(runtime: Runtime, event: ProviderEventData) -> bool:
     more read on SQLite), without a transaction or a lock (half of a webhook storm is such
     duplicates). True when the event is processed (now or earlier)."""
     async with runtime.autocommit_session_factory() as session:
-        if await repository.store_event(session, event_id=event.id, event_type=event.type, payload=event.raw,
-                                        now=utcnow()):
+        already_processed = await repository.store_delivery(session, event_id=event.id, event_type=event.type,
+                                                            payload=event.raw, now=utcnow())
+        if already_processed:
             WEBHOOK_EVENTS.labels(event.type, "duplicate").inc()
             return True
     return await process_event(runtime, event.id, event_type=event.type, payload=event.raw)
