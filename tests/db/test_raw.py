@@ -44,15 +44,14 @@ async def test_rows_come_back_as_through_sqlalchemy(runtime):
 
 async def test_a_statement_timeout_is_a_transient_database_error_and_the_connection_stays(runtime):
     async with runtime.engine.connect() as connection:
-        await connection.execute(text("SET statement_timeout = 50"))
-        await connection.commit()
         with pytest.raises(DBAPIError) as raised:
-            await raw.fetch_all(connection, SLEEP, {"seconds": 2})
+            async with connection.begin():  # rolled back by the failure, the timeout with it
+                await connection.execute(text("SET LOCAL statement_timeout = 50"))
+                await raw.fetch_all(connection, SLEEP, {"seconds": 2})
         assert sqlstate(raised.value) == "57014" and is_transient_database_error(raised.value)
         assert not raised.value.connection_invalidated
-        await connection.rollback()  # as after any failed statement in a transaction
-        await connection.execute(text("SET statement_timeout = 0"))
         assert len(await raw.fetch_all(connection, SLEEP, {"seconds": 0})) == 1  # it answers again
+        assert (await connection.execute(text("SHOW statement_timeout"))).scalar_one() != "50ms"
 
 
 async def test_a_connection_killed_under_it_is_invalidated_not_pooled_again(runtime):
