@@ -118,7 +118,9 @@ async def test_state_and_pending_deliveries_survive_a_restart(tmp_path: Path,
     receiver = start_receiver()
     after = start_sandbox(delivery="on", webhook_url=receiver.url, database_path=database, policy=patient)
 
-    await eventually(lambda: set(delivered_types(receiver)) == PAID_EVENTS)
+    # A generous window: on a loaded machine the first process's last attempts and the second's
+    # start-up may take seconds; what matters is that every pending delivery arrives at all.
+    await eventually(lambda: set(delivered_types(receiver)) == PAID_EVENTS, within=30)
     again = await make_client(after).v1.checkout.sessions.retrieve_async(session.id)
     assert (again.status, again.payment_status) == ("complete", "paid")
 
