@@ -6,6 +6,9 @@ a body without a length (chunked) is counted as it streams and cut off at the li
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ais.errors import PayloadTooLarge
@@ -87,6 +90,25 @@ class BodyLimitMiddleware:
                 raise
         if exceeded and not response_started:
             await _refuse(limit, scope, receive, send)
+            await _linger(receive)
+
+
+# After the 413 of a body cut off mid-stream, what the client is still sending is read and dropped
+# for a moment before the connection closes: closing a socket with unread data resets it, and the
+# reset throws away the answer the client has not read yet (seen under load: the client got no 413).
+LINGER_SECONDS = 2.0
+LINGER_MAX_BYTES = 8 * 1024 * 1024
+
+
+async def _linger(receive: Receive) -> None:
+    drained = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(LINGER_SECONDS):
+            while drained < LINGER_MAX_BYTES:
+                message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    return  # the client stopped, or went away
+                drained += len(message.get("body", b""))
 
 
 async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
