@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import os
 import signal
-import socket
 from typing import Annotated
 
 import typer
@@ -39,19 +38,18 @@ class _Stopped(Exception):
 
 def _check_port(host: str, port: int) -> None:
     """Fail in one line when the address cannot be listened on, before anything is printed or migrated."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise _fail(
-                    f"Port {port} on {host} is already in use (another `ais serve`?): stop it, or choose "
-                    f'another port: `ais serve --port 9000` (`make run ARGS="--port 9000"`).',
-                    CONFIGURATION_ERROR,
-                ) from None
-            raise _fail(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.", CONFIGURATION_ERROR) from None
+    # One socket, without SO_REUSEPORT: it cannot share the port with any listener, a server of
+    # several workers included.
+    try:
+        bind_listener(host, port, workers=1).close()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise _fail(
+                f"Port {port} on {host} is already in use (another `ais serve`?): stop it, or choose "
+                f'another port: `ais serve --port 9000` (`make run ARGS="--port 9000"`).',
+                CONFIGURATION_ERROR,
+            ) from None
+        raise _fail(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.", CONFIGURATION_ERROR) from None
 
 
 def _raise_stopped(_signal: int, _frame: object) -> None:

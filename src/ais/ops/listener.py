@@ -27,15 +27,8 @@ def bind_listener(host: str, port: int, *, workers: int) -> socket.socket:
     supervisor), not listening yet. With `workers` > 1 on Linux, each worker process it is handed
     to binds its own socket to the same address. Raises OSError (EADDRINUSE: the port is taken)."""
     per_worker = workers > 1 and spreads_connections()
-    sock = (_PerWorkerListener if per_worker else socket.socket)(_family(host), socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if per_worker:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = _bound(_PerWorkerListener if per_worker else socket.socket, family, (host, port), reuse_port=per_worker)
     sock.set_inheritable(True)
     return sock
 
@@ -46,8 +39,19 @@ def spreads_connections() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
+def _bound(
+    kind: type[socket.socket], family: socket.AddressFamily, address: tuple[Any, ...], *, reuse_port: bool
+) -> socket.socket:
+    sock = kind(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class _PerWorkerListener(socket.socket):
@@ -59,8 +63,4 @@ class _PerWorkerListener(socket.socket):
 
 
 def _worker_socket(family: socket.AddressFamily, address: tuple[Any, ...]) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(address)
-    return sock
+    return _bound(socket.socket, family, address, reuse_port=True)
