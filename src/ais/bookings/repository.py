@@ -17,6 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ais.bookings.models import Booking, BookingStatusChange, Passenger
 from ais.bookings.rules import BookingStatus
 from ais.db.base import utcnow
+from ais.db.engine import on_postgresql
 from ais.db.keyset import newest_first_page
 from ais.db.upsert import insert_if_absent
 from ais.flights.models import Cabin, CabinClass, Flight, FlightStatus
@@ -336,7 +337,7 @@ async def place_booking(session: AsyncSession, booking: Booking, passengers: lis
     its id; they are not added to the session (the caller presents them as they are)."""
     booking_values = _values(booking, _BOOKING_COLUMNS)
     holding = sorted(limit.statuses)
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(session):
         parameters = {f"b_{key}": value for key, value in booking_values.items()}
         for i, passenger in enumerate(passengers):
             parameters |= {f"p{i}_{key}": getattr(passenger, key) for key in _PASSENGER_COLUMNS if key != "booking_id"}

@@ -69,6 +69,12 @@ def _sqlite_engine(url: str) -> AsyncEngine:
     return engine
 
 
+def on_postgresql(session: AsyncSession) -> bool:
+    """Whether the session's database is PostgreSQL, where a hot path takes its one-statement form
+    (SQLite gets the portable form of the same work)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 

@@ -7,11 +7,11 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ais.db.engine import on_postgresql
+
 
 def insert_ignore(session: AsyncSession, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table)
+    return (postgresql if on_postgresql(session) else sqlite).insert(table)
 
 
 async def insert_if_absent(

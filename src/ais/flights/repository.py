@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from ais.db import raw
+from ais.db.engine import on_postgresql
 from ais.db.upsert import insert_ignore
 from ais.flights.models import Airport, Cabin, CabinClass, Flight, FlightStatus
 
@@ -76,7 +77,7 @@ async def find_offers(
     statement = _offers_statement(frozenset(statuses))
     params = {"cabin": cabin, "origin": origin, "destination": destination, "departs_from": departs_from,
               "departs_before": departs_before, "min_seats": min_seats}
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(session):
         rows: Sequence[Sequence[Any]] = await raw.fetch_all(await session.connection(), statement, params)
     else:
         rows = (await session.execute(statement, params)).all()

@@ -15,6 +15,7 @@ from ais.bookings import repository as bookings_repository
 from ais.bookings.models import Booking
 from ais.bookings.rules import HOLD_GONE
 from ais.db.base import utcnow
+from ais.db.engine import on_postgresql
 from ais.db.upsert import insert_if_absent
 from ais.payments.models import Payment, PaymentStatus, ProviderEvent, Refund, RefundStatus
 
@@ -122,7 +123,7 @@ async def store_delivery(session: AsyncSession, *, event_id: str, event_type: st
     (an earlier delivery's processing completed). One statement on PostgreSQL."""
     values = {"id": event_id, "type": event_type, "payload": payload, "processed": False, "attempts": 0,
               "received_at": now}
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(session):
         return bool(await session.scalar(_store_event_statement(), values))
     if await insert_if_absent(session, _events, values, ["id"]):
         return False
