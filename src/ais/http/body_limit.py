@@ -90,14 +90,30 @@ class BodyLimitMiddleware:
                 raise
         if exceeded and not response_started:
             await _refuse(limit, scope, receive, send)
-            await _linger(receive)
 
 
-# After the 413 of a body cut off mid-stream, what the client is still sending is read and dropped
-# for a moment before the connection closes: closing a socket with unread data resets it, and the
-# reset throws away the answer the client has not read yet (seen under load: the client got no 413).
+# While the 413 is open, what the client is still sending is read and dropped for a moment (as
+# nginx's lingering close does): a server that closes a socket with unread data resets it, and the
+# reset throws away whatever of the answer is still in flight (seen under load: the client got no
+# 413). The answer carries its Content-Length, so the client has it all before the end is sent;
+# the bounds keep a client that never stops from holding the connection.
 LINGER_SECONDS = 2.0
 LINGER_MAX_BYTES = 8 * 1024 * 1024
+
+
+async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+    response = ais_error_response(PayloadTooLarge(limit))
+    # The rest of the body is never read: the connection cannot carry another request.
+    response.headers["Connection"] = "close"
+
+    async def send_all_but_the_end(message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            message = {**message, "more_body": True}
+        await send(message)
+
+    await response(scope, receive, send_all_but_the_end)
+    await _linger(receive)
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _linger(receive: Receive) -> None:
@@ -109,10 +125,3 @@ async def _linger(receive: Receive) -> None:
                 if message["type"] != "http.request" or not message.get("more_body", False):
                     return  # the client stopped, or went away
                 drained += len(message.get("body", b""))
-
-
-async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
-    response = ais_error_response(PayloadTooLarge(limit))
-    # The rest of the body is never read: the connection cannot carry another request.
-    response.headers["Connection"] = "close"
-    await response(scope, receive, send)
