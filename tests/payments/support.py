@@ -172,3 +172,11 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert set(body) == {"code", "message", "correlationId", "retryable", "details"}, body
     assert body["code"] == code and body["correlationId"] and isinstance(body["retryable"], bool)
     return body
+
+
+async def provider_calls(http: httpx.AsyncClient, operation: str, outcome: str) -> float:
+    """How many provider calls /metrics has counted for the operation and outcome."""
+    text = (await http.get("/metrics")).text
+    sample = ("ais_payment_provider_call_duration_seconds_count"
+              f'{{operation="{operation}",outcome="{outcome}"}} ')
+    return sum(float(line.removeprefix(sample)) for line in text.splitlines() if line.startswith(sample))

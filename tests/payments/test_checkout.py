@@ -8,6 +8,7 @@ import pytest
 
 from tests.factories import book, idempotency_key, new_flight, new_user
 from tests.fixtures.payment_flow import booking_events, complete_checkout, deliver, open_checkout, wait_for_status
+from tests.payments.support import provider_calls
 
 
 async def test_happy_path_to_confirmed_with_one_charge(live_delivering, runtime):
@@ -44,11 +45,14 @@ async def test_pay_needs_a_key_and_replays_and_reuses_the_open_session(http, liv
     missing = await http.post(f"/api/v1/bookings/{booking['id']}/pay", headers=user.headers)
     assert missing.status_code == 400 and missing.json()["code"] == "IDEMPOTENCY_KEY_REQUIRED"
     key = idempotency_key()
+    created_before = await provider_calls(http, "checkout_session_create", "ok")
     first = await http.post(f"/api/v1/bookings/{booking['id']}/pay", headers={**user.headers, **key})
     again = await http.post(f"/api/v1/bookings/{booking['id']}/pay", headers={**user.headers, **key})
     assert first.status_code == 200 and again.content == first.content
     other_key = await open_checkout(http, user, booking["id"])
     assert other_key["sessionId"] == first.json()["sessionId"]  # the open session is reused
+    # One call to the provider in all (the replay and the reuse ask it nothing), in the metrics.
+    assert await provider_calls(http, "checkout_session_create", "ok") == created_before + 1
     expires = datetime.fromisoformat(first.json()["expiresAt"])
     assert expires - datetime.now(UTC) >= timedelta(minutes=29)  # the provider's 30-minute floor
     pending = (await http.get(f"/api/v1/bookings/{booking['id']}", headers=user.headers)).json()

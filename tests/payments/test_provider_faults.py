@@ -24,7 +24,7 @@ from tests.payments.provider_faults import (
     trickling_provider,
 )
 from tests.payments.sandbox.serving import unused_url
-from tests.payments.support import assert_error, cancel, get_booking, passenger_user, transitions
+from tests.payments.support import assert_error, cancel, get_booking, passenger_user, provider_calls, transitions
 
 PAY_ANSWERS_WITHIN_SECONDS = 15  # SPEC §10
 
@@ -60,8 +60,11 @@ async def _assert_untouched_and_still_payable(http, runtime, user, booking, key)
 
 
 async def test_pay_with_the_provider_down_leaves_the_booking_reserved(http, live, runtime):
+    unavailable_before = await provider_calls(http, "checkout_session_create", "unavailable")
     user, booking, key, answer, seconds = await _pay_through_a_broken_provider(http, live, runtime, unused_url())
     body = assert_error(answer, 503, "SERVICE_UNAVAILABLE")
+    # Operators see it: the failed call is counted, with the time it took.
+    assert await provider_calls(http, "checkout_session_create", "unavailable") == unavailable_before + 1
     assert body["retryable"] is True and seconds < PAY_ANSWERS_WITHIN_SECONDS
     await _assert_untouched_and_still_payable(http, runtime, user, booking, key)
     assert int(answer.headers["Retry-After"]) >= 1

@@ -44,6 +44,13 @@ JOB_DURATION = Histogram(
 JOB_QUEUE_DEPTH = Gauge("ais_jobs_queue_depth", "Jobs waiting (todo) or running (doing), by queue.",
                         ["queue", "status"], multiprocess_mode="mostrecent")
 WEBHOOK_EVENTS = Counter("ais_webhook_events_total", "Stripe events by type and outcome.", ["type", "outcome"])
+# Time spent waiting on the payment provider (Stripe, or the sandbox), retries included.
+PROVIDER_CALLS = Histogram(
+    "ais_payment_provider_call_duration_seconds",
+    "Payment provider calls by operation and outcome (ok, unavailable, rejected).",
+    ["operation", "outcome"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
+)
 CACHE_LOOKUPS = Counter("ais_cache_lookups_total", "Search cache lookups.", ["outcome"])
 
 

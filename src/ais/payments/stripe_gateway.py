@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from stripe import (
 
 from ais.config import Settings
 from ais.errors import InvalidSignature
+from ais.ops.metrics import PROVIDER_CALLS
 from ais.payments.gateway import (
     Charge,
     CheckoutSession,
@@ -85,16 +87,23 @@ class StripeGateway:
     async def close(self) -> None:
         await self._http.close_async()
 
-    async def _call(self, coroutine: Any) -> dict[str, Any]:
+    async def _call(self, operation: str, coroutine: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        outcome = "unavailable"
         try:
             async with asyncio.timeout(CALL_DEADLINE_SECONDS):
-                return _plain(await coroutine)
+                body = _plain(await coroutine)
+            outcome = "ok"
+            return body
         except TimeoutError as exc:
             raise ProviderUnavailable(f"no answer within {CALL_DEADLINE_SECONDS:g} s") from exc
         except (APIConnectionError, RateLimitError, APIError, AuthenticationError) as exc:
             raise ProviderUnavailable(f"{type(exc).__name__}: {exc.user_message or exc}") from exc
         except StripeError as exc:
+            outcome = "rejected"
             raise ProviderRejected(str(exc.user_message or exc), code=exc.code) from exc
+        finally:
+            PROVIDER_CALLS.labels(operation, outcome).observe(time.perf_counter() - started)
 
     async def create_checkout_session(
         self, *, booking_id: str, payment_id: str, reference: str, amount_minor: int, currency: str,
@@ -117,33 +126,35 @@ class StripeGateway:
             "cancel_url": cancel_url,
             "expires_at": int(expires_at.timestamp()),
         }
-        body = await self._call(self._client.v1.checkout.sessions.create_async(
+        body = await self._call("checkout_session_create", self._client.v1.checkout.sessions.create_async(
             params=params, options={"idempotency_key": idempotency_key}))  # type: ignore[arg-type]
         return _session(body)
 
     async def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
-        return _session(await self._call(self._client.v1.checkout.sessions.retrieve_async(session_id)))
+        return _session(await self._call("checkout_session_retrieve",
+                                         self._client.v1.checkout.sessions.retrieve_async(session_id)))
 
     async def expire_checkout_session(self, session_id: str) -> None:
-        await self._call(self._client.v1.checkout.sessions.expire_async(session_id))
+        await self._call("checkout_session_expire", self._client.v1.checkout.sessions.expire_async(session_id))
 
     async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntent:
-        body = await self._call(self._client.v1.payment_intents.retrieve_async(payment_intent_id))
+        body = await self._call("payment_intent_retrieve",
+                                self._client.v1.payment_intents.retrieve_async(payment_intent_id))
         return payment_intent_from(body)
 
     async def retrieve_charge(self, charge_id: str) -> Charge:
-        return charge_from(await self._call(self._client.v1.charges.retrieve_async(charge_id)))
+        return charge_from(await self._call("charge_retrieve", self._client.v1.charges.retrieve_async(charge_id)))
 
     async def create_refund(self, *, payment_intent_id: str, amount_minor: int, reason: str,
                             idempotency_key: str, metadata: dict[str, str]) -> ProviderRefund:
         params: dict[str, Any] = {"payment_intent": payment_intent_id, "amount": amount_minor,
                                   "reason": "requested_by_customer", "metadata": {**metadata, "note": reason[:450]}}
-        body = await self._call(self._client.v1.refunds.create_async(
+        body = await self._call("refund_create", self._client.v1.refunds.create_async(
             params=params, options={"idempotency_key": idempotency_key}))  # type: ignore[arg-type]
         return refund_from(body)
 
     async def list_refunds(self, *, payment_intent_id: str) -> list[ProviderRefund]:
-        body = await self._call(self._client.v1.refunds.list_async(
+        body = await self._call("refund_list", self._client.v1.refunds.list_async(
             params={"payment_intent": payment_intent_id, "limit": 100}))
         return [refund_from(item) for item in body.get("data", [])]
 
