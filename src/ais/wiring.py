@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ais.models  # noqa: F401 - every model, so that any query this process runs can resolve its foreign keys
 from ais.config import Settings
-from ais.payments.stripe_gateway import StripeGateway
+from ais.payments.gateway import PaymentGateway
 from ais.runtime import Runtime
 
 
@@ -21,6 +21,13 @@ def create_runtime(settings: Settings) -> Runtime:
     # command must import only after it has set the metrics dir (ais.ops.metrics_dir).
     from ais.jobs.queue import create_job_queue
 
-    runtime = Runtime.create(settings, gateway_factory=StripeGateway)
+    runtime = Runtime.create(settings, gateway_factory=_stripe_gateway)
     runtime.jobs = create_job_queue(runtime)
     return runtime
+
+
+def _stripe_gateway(settings: Settings) -> PaymentGateway:
+    # Imported on use, as the job queue is: the gateway's metrics import prometheus_client.
+    from ais.payments.stripe_gateway import StripeGateway
+
+    return StripeGateway(settings)

@@ -5,6 +5,8 @@ is tested through the real command in tests/cli/test_serve.py."""
 from __future__ import annotations
 
 import secrets
+import subprocess
+import sys
 
 from tests.ops.contract import assert_error
 from tests.ops.test_health import app_client
@@ -31,3 +33,12 @@ async def test_metrics_token_guards_the_endpoint(settings):
         assert token not in refused.text and "METRICS_TOKEN" in body["message"]
     assert right.status_code == 200 and "ais_http_request_duration_seconds" in right.text
     assert live.status_code == 200  # only /metrics is guarded
+
+
+def test_the_ais_command_loads_without_prometheus_client():
+    """`ais serve` points prometheus-client at its multiprocess directory before the client is
+    first imported (it picks its storage at import time): loading the command must not import it,
+    whatever a domain module imports at its top (a gateway's metrics did once, and serve refused
+    to start)."""
+    probe = "import sys, ais.cli; sys.exit('prometheus_client' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], check=False).returncode == 0
