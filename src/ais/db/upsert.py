@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,10 +19,14 @@ async def insert_if_absent(
     session: AsyncSession, table: Any, values: dict[str, Any], conflict_columns: list[str]
 ) -> bool:
     """Insert a row unless one with the same unique columns exists; True when this call inserted."""
-    statement = (
-        insert_ignore(session, table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=conflict_columns)
-    )
-    result = await session.execute(statement)
+    statement = _insert_if_absent(on_postgresql(session), table, tuple(conflict_columns))
+    result = await session.execute(statement, values)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _insert_if_absent(postgres: bool, table: Any, conflict_columns: tuple[str, ...]) -> Any:
+    """Built once: the row's values are the statement's parameters (the insert names the columns
+    it is given), so each call skips building the statement and its cache key."""
+    return (postgresql if postgres else sqlite).insert(table).on_conflict_do_nothing(
+        index_elements=list(conflict_columns))

@@ -3,10 +3,11 @@ twice (two events, a retry, reconciliation) is written once."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.db.base import utcnow
@@ -37,22 +38,35 @@ async def record_entry(session: AsyncSession, *, type: LedgerEntryType, booking_
 
 
 async def charged(session: AsyncSession, booking_id: uuid.UUID, *, payment_intent_id: str | None = None) -> int:
-    statement = select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
-        LedgerEntry.booking_id == booking_id, LedgerEntry.type == LedgerEntryType.CHARGE
-    )
-    if payment_intent_id is not None:
-        statement = statement.where(LedgerEntry.payment_intent_id == payment_intent_id)
-    return int(await session.scalar(statement) or 0)
+    return await _sum(session, _CHARGES, booking_id, payment_intent_id)
 
 
 async def refunded(session: AsyncSession, booking_id: uuid.UUID, *, payment_intent_id: str | None = None) -> int:
-    statement = select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
-        LedgerEntry.booking_id == booking_id,
-        LedgerEntry.type.in_((LedgerEntryType.REFUND, LedgerEntryType.PARTIAL_REFUND)),
-    )
+    return await _sum(session, _REFUNDS, booking_id, payment_intent_id)
+
+
+_CHARGES = (LedgerEntryType.CHARGE,)
+_REFUNDS = (LedgerEntryType.REFUND, LedgerEntryType.PARTIAL_REFUND)
+
+
+async def _sum(session: AsyncSession, types: tuple[LedgerEntryType, ...], booking_id: uuid.UUID,
+               payment_intent_id: str | None) -> int:
+    params: dict[str, Any] = {"booking_id": booking_id}
     if payment_intent_id is not None:
-        statement = statement.where(LedgerEntry.payment_intent_id == payment_intent_id)
-    return int(await session.scalar(statement) or 0)
+        params["payment_intent_id"] = payment_intent_id
+    return int(await session.scalar(_sum_statement(types, payment_intent_id is not None), params) or 0)
+
+
+@functools.cache
+def _sum_statement(types: tuple[LedgerEntryType, ...], of_one_intent: bool) -> Any:
+    """Built once per kind (the settlement asks on every captured payment): the booking's entries
+    of `types`, summed, optionally of one PaymentIntent only."""
+    statement = select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
+        LedgerEntry.booking_id == bindparam("booking_id"),
+        LedgerEntry.type == types[0] if len(types) == 1 else LedgerEntry.type.in_(types))
+    if of_one_intent:
+        statement = statement.where(LedgerEntry.payment_intent_id == bindparam("payment_intent_id"))
+    return statement
 
 
 async def list_entries(session: AsyncSession, *, booking_id: uuid.UUID | None, currency: str | None,

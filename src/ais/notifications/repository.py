@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Uuid, column, func, select, table
+from sqlalchemy import Integer, Uuid, bindparam, column, func, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.notifications.models import MessageStatus, OutboxMessage
@@ -27,15 +28,24 @@ async def notice_counts(session: AsyncSession, *, dedupe_key: str, booking_id: u
                         since: datetime, user_cap: int) -> NoticeCounts:
     """What the notice caps decide on, in one statement. The user's messages are counted only up
     to `user_cap` (all the cap needs): a user with many bookings costs no more than any other."""
-    queued = select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key).exists()
-    about_booking = (select(func.count()).select_from(OutboxMessage)
-                     .where(OutboxMessage.booking_id == booking_id).scalar_subquery())
-    recent = (select(OutboxMessage.id).join(_bookings, _bookings.c.id == OutboxMessage.booking_id)
-              .where(_bookings.c.user_id == user_id, OutboxMessage.created_at >= since)
-              .limit(user_cap).subquery())
-    for_user = select(func.count()).select_from(recent).scalar_subquery()
-    row = (await session.execute(select(queued, about_booking, for_user))).one()
+    row = (await session.execute(_NOTICE_COUNTS, {"dedupe_key": dedupe_key, "booking_id": booking_id,
+                                                  "user_id": user_id, "since": since, "user_cap": user_cap})).one()
     return NoticeCounts(already_queued=bool(row[0]), about_booking=int(row[1] or 0), for_user=int(row[2] or 0))
+
+
+def _notice_counts() -> Any:
+    queued = select(OutboxMessage.id).where(OutboxMessage.dedupe_key == bindparam("dedupe_key")).exists()
+    about_booking = (select(func.count()).select_from(OutboxMessage)
+                     .where(OutboxMessage.booking_id == bindparam("booking_id")).scalar_subquery())
+    recent = (select(OutboxMessage.id).join(_bookings, _bookings.c.id == OutboxMessage.booking_id)
+              .where(_bookings.c.user_id == bindparam("user_id"), OutboxMessage.created_at >= bindparam("since"))
+              .limit(bindparam("user_cap", type_=Integer)).subquery())
+    for_user = select(func.count()).select_from(recent).scalar_subquery()
+    return select(queued, about_booking, for_user)
+
+
+# Built once: every notice queued asks it (a confirmation's settlement among them).
+_NOTICE_COUNTS = _notice_counts()
 
 
 async def message_for_update(session: AsyncSession, message_id: uuid.UUID) -> OutboxMessage | None:

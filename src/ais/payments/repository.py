@@ -155,11 +155,16 @@ async def mark_processed(session: AsyncSession, event_id: str, now: datetime) ->
     False then (or for an unknown id). The row stays locked until that transaction ends, so two
     deliveries of one event are processed one after the other: the second waits here, then finds
     the row processed. A processing that fails rolls the mark back with everything else."""
-    result = await session.execute(
-        update(ProviderEvent).where(ProviderEvent.id == event_id, ProviderEvent.processed.is_(False))
-        .values(processed=True, processed_at=now, attempts=ProviderEvent.attempts + 1, last_error=None)
-    )
+    result = await session.execute(_MARK_PROCESSED, {"event_id": event_id, "now": now})
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+_inbox = cast(Table, ProviderEvent.__table__)
+# Built once: every event processed runs it (a Core statement, so no ORM bookkeeping either).
+_MARK_PROCESSED = (
+    update(_inbox).where(_inbox.c.id == bindparam("event_id"), _inbox.c.processed.is_(False))
+    .values(processed=True, processed_at=bindparam("now"), attempts=_inbox.c.attempts + 1, last_error=None)
+)
 
 
 async def event_exists(session: AsyncSession, event_id: str) -> bool:
