@@ -174,8 +174,13 @@ def for_status_change(statement: _Selecting) -> _Selecting:
 
 async def lock_booking(session: AsyncSession, booking_id: uuid.UUID) -> Booking | None:
     """The booking, locked, with what a status change needs (`for_status_change`)."""
-    result = await session.scalars(for_status_change(select(Booking).where(Booking.id == booking_id)))
+    result = await session.scalars(_lock_booking_statement(), {"booking_id": booking_id})
     return result.unique().one_or_none()
+
+
+@functools.cache
+def _lock_booking_statement() -> Any:  # built on first use, once the mappers are configured
+    return for_status_change(select(Booking).where(Booking.id == bindparam("booking_id")))
 
 
 async def find_booking(session: AsyncSession, *, booking_id: uuid.UUID | None = None,

@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.db.keyset import newest_first_page
@@ -28,10 +28,12 @@ async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
 
 
 async def access_state(session: AsyncSession, user_id: uuid.UUID) -> AccessState | None:
-    row = (await session.execute(
-        select(User.token_version, User.is_active).where(User.id == user_id)
-    )).one_or_none()
+    row = (await session.execute(_ACCESS_STATE, {"user_id": user_id})).one_or_none()
     return None if row is None else AccessState(token_version=row.token_version, is_active=row.is_active)
+
+
+# Built once: every authenticated request reads it.
+_ACCESS_STATE = select(User.token_version, User.is_active).where(User.id == bindparam("user_id"))
 
 
 async def list_users(session: AsyncSession, *, email: str | None,

@@ -21,18 +21,26 @@ from ais.payments.models import Payment, PaymentStatus, ProviderEvent, Refund, R
 
 
 async def latest_payment(session: AsyncSession, booking_id: uuid.UUID) -> Payment | None:
-    return await session.scalar(
-        select(Payment).where(Payment.booking_id == booking_id).order_by(Payment.attempt.desc()).limit(1)
-    )
+    return await session.scalar(_latest_payment_statement(), {"booking_id": booking_id})
 
 
 async def checkout_sessions_created(session: AsyncSession, booking_id: uuid.UUID) -> int:
     """The booking's payment attempts that the provider answered with a checkout session (an
     attempt whose provider call failed has none)."""
-    return int(await session.scalar(
-        select(func.count()).select_from(Payment)
-        .where(Payment.booking_id == booking_id, Payment.checkout_session_id.is_not(None))
-    ) or 0)
+    return int(await session.scalar(_checkout_sessions_statement(), {"booking_id": booking_id}) or 0)
+
+
+# Built once (on first use, once the mappers are configured): every pay request runs both.
+@functools.cache
+def _latest_payment_statement() -> Any:
+    return (select(Payment).where(Payment.booking_id == bindparam("booking_id"))
+            .order_by(Payment.attempt.desc()).limit(1))
+
+
+@functools.cache
+def _checkout_sessions_statement() -> Any:
+    return (select(func.count()).select_from(Payment)
+            .where(Payment.booking_id == bindparam("booking_id"), Payment.checkout_session_id.is_not(None)))
 
 
 async def captured_payments(session: AsyncSession, booking_id: uuid.UUID) -> list[Payment]:
@@ -55,15 +63,22 @@ async def payment_with_locked_booking(session: AsyncSession, *, payment_id: uuid
     """The payment named by our id, else by the first provider id that finds one, with its booking
     locked and loaded for a status change (`bookings.repository.for_status_change`), in one
     statement per id tried."""
-    for column, value in ((Payment.id, payment_id), (Payment.checkout_session_id, checkout_session_id),
-                          (Payment.payment_intent_id, payment_intent_id), (Payment.charge_id, charge_id)):
+    for column, value in (("id", payment_id), ("checkout_session_id", checkout_session_id),
+                          ("payment_intent_id", payment_intent_id), ("charge_id", charge_id)):
         if value:
-            statement = select(Payment, Booking).join(Booking, Booking.id == Payment.booking_id).where(column == value)
-            row = (await session.execute(bookings_repository.for_status_change(statement))).unique().first()
+            row = (await session.execute(_payment_with_locked_booking(column), {"value": value})).unique().first()
             if row is not None:
                 payment, booking = row
                 return payment, booking
     return None
+
+
+@functools.cache
+def _payment_with_locked_booking(column: str) -> Any:
+    """Built once per id column: every event about a payment, and every checkout, runs one."""
+    statement = (select(Payment, Booking).join(Booking, Booking.id == Payment.booking_id)
+                 .where(getattr(Payment, column) == bindparam("value")))
+    return bookings_repository.for_status_change(statement)
 
 
 async def refund_by_provider_id(session: AsyncSession, provider_refund_id: str) -> Refund | None:
