@@ -61,6 +61,8 @@ class _InlineScripts(HTMLParser):
 
 
 def inline_script_hashes(html: bytes) -> list[str]:
+    if b"<script" not in html.lower():
+        return []  # no script element at all (tag names are case-insensitive): nothing to parse
     parser = _InlineScripts()
     parser.feed(html.decode("utf-8", errors="replace"))
     parser.close()
