@@ -60,6 +60,21 @@ async def test_pay_needs_a_key_and_replays_and_reuses_the_open_session(http, liv
     assert datetime.fromisoformat(pending["expiresAt"]) >= expires - timedelta(seconds=1)  # hold extended
 
 
+async def test_pay_and_cancel_by_record_locator_for_its_owner_only(http, live, runtime):
+    """The ownership check and the lock are one statement, by id or by record locator: a stranger's
+    request finds nothing (404, nothing locked), the owner's goes through, in either case."""
+    owner, stranger = await new_user(http), await new_user(http)
+    booking = (await book(http, owner, await new_flight(runtime))).json()
+    locator = booking["reference"].lower()  # record locators are matched whatever their case
+    for path in (f"/api/v1/bookings/{locator}/pay", f"/api/v1/bookings/{locator}/cancel"):
+        refused = await http.post(path, headers={**stranger.headers, **idempotency_key()})
+        assert refused.status_code == 404 and refused.json()["code"] == "NOT_FOUND", refused.text
+    paying = await http.post(f"/api/v1/bookings/{locator}/pay", headers={**owner.headers, **idempotency_key()})
+    assert paying.status_code == 200 and paying.json()["sessionId"].startswith("cs_"), paying.text
+    cancelled = await http.post(f"/api/v1/bookings/{locator}/cancel", headers={**owner.headers, **idempotency_key()})
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled", cancelled.text
+
+
 async def test_another_passenger_cannot_pay_or_see_it(http, live, runtime):
     owner, stranger = await new_user(http), await new_user(http)
     booking = (await book(http, owner, await new_flight(runtime))).json()

@@ -192,11 +192,23 @@ async def find_booking(session: AsyncSession, *, booking_id: uuid.UUID | None = 
     return await session.scalar(statement.options(*_with_details()).execution_options(populate_existing=True))
 
 
-async def find_booking_id(session: AsyncSession, *, booking_id: uuid.UUID | None = None,
-                          reference: str | None = None, user_id: uuid.UUID | None = None) -> uuid.UUID | None:
-    """`find_booking`'s answer as an id alone: one statement, nothing loaded."""
-    statement = _named(select(Booking.id), booking_id, reference, user_id)
-    return None if statement is None else await session.scalar(statement)
+async def lock_own_booking(session: AsyncSession, *, booking_id: uuid.UUID | None, reference: str | None,
+                           user_id: uuid.UUID) -> Booking | None:
+    """`lock_booking` by id or record locator, only if the booking is `user_id`'s: the ownership
+    check and the lock in one statement (a row of another user is neither returned nor locked)."""
+    if booking_id is None and reference is None:
+        return None
+    by_reference = booking_id is None
+    key = reference.upper() if by_reference and reference is not None else booking_id
+    result = await session.scalars(_lock_own_statement(by_reference), {"key": key, "user_id": user_id})
+    return result.unique().one_or_none()
+
+
+@functools.cache
+def _lock_own_statement(by_reference: bool) -> Any:
+    named = Booking.reference if by_reference else Booking.id
+    return for_status_change(select(Booking).where(named == bindparam("key"),
+                                                   Booking.user_id == bindparam("user_id")))
 
 
 def _named(statement: Select[Any], booking_id: uuid.UUID | None, reference: str | None,

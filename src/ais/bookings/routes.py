@@ -107,9 +107,7 @@ async def cancel_booking(booking_id: str, request: Request, user: CurrentUser, s
                          idem: CancelIdempotently) -> Response:
     """Cancel: the seats go back at once; a paid booking is refunded in full (status `cancelled`,
     then `refunded` when the provider confirms the refund). After departure: 409 BOOKING_CONFLICT."""
-    owned = await service.owned_booking_id(session, id_or_reference=booking_id, user_id=user.id)
-    booking = await repository.lock_booking(session, owned)
-    assert booking is not None
+    booking = await service.lock_own_booking(session, id_or_reference=booking_id, user_id=user.id)
     # The cancellation and its stored answer commit together, so a retry replays it; a refund
     # recorded with it is asked of the provider after that commit (or by the refund job).
     await cancellation.cancel_booking(session, booking, actor=_actor(request, user), reason="cancelled by passenger")

@@ -170,14 +170,16 @@ async def get_booking(session: AsyncSession, *, id_or_reference: str, user_id: u
     return booking
 
 
-async def owned_booking_id(session: AsyncSession, *, id_or_reference: str, user_id: uuid.UUID) -> uuid.UUID:
-    """`get_booking`'s check alone (NotFound unless the user's booking), for a route that locks and
-    loads the booking itself next: one statement instead of loading it twice."""
+async def lock_own_booking(session: AsyncSession, *, id_or_reference: str, user_id: uuid.UUID) -> Booking:
+    """The user's booking (by id or record locator), locked and loaded for a status change
+    (`repository.lock_booking`); NotFound, as from `get_booking`, unless it is theirs. One
+    statement checks and locks."""
     booking_id, reference = _identifier(id_or_reference)
-    found = await repository.find_booking_id(session, booking_id=booking_id, reference=reference, user_id=user_id)
-    if found is None:
+    booking = await repository.lock_own_booking(session, booking_id=booking_id, reference=reference,
+                                                user_id=user_id)
+    if booking is None:
         raise NotFound("No such booking.")
-    return found
+    return booking
 
 
 def _identifier(id_or_reference: str) -> tuple[uuid.UUID | None, str | None]:

@@ -22,10 +22,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ais.audit.service import Actor
-from ais.bookings import repository as bookings_repository
 from ais.bookings.models import Booking
 from ais.bookings.rules import PAYABLE, SOLD, BookingStatus
-from ais.bookings.service import transition
+from ais.bookings.service import lock_own_booking, transition
 from ais.db.base import utcnow
 from ais.db.unit_of_work import UnitOfWork
 from ais.errors import BookingConflict, BookingExpired, InvalidStateTransition, PaymentFailed, ServiceUnavailable
@@ -63,8 +62,8 @@ class _Attempt:
     session_expires_at: datetime
 
 
-async def start_checkout(uow: UnitOfWork, *, booking_id: uuid.UUID, actor: Actor) -> CheckoutOut:
-    """A checkout for the booking (which the caller has checked the user may pay).
+async def start_checkout(uow: UnitOfWork, *, booking_ref: str, user_id: uuid.UUID, actor: Actor) -> CheckoutOut:
+    """A checkout for the user's booking (by id or record locator; NotFound unless theirs).
 
     A multi-transaction flow, because the provider must be asked while no transaction holds the
     booking's lock: (1) the attempt is recorded and committed (`uow.commit()`); (2) the provider
@@ -77,7 +76,7 @@ async def start_checkout(uow: UnitOfWork, *, booking_id: uuid.UUID, actor: Actor
     MAX_PAYMENT_ATTEMPTS sessions created), InvalidStateTransition (cancelled…), ServiceUnavailable
     (provider down or slow: nothing changed, retry), PaymentFailed (the provider refused)."""
     session, runtime = uow.session, uow.runtime
-    prepared = await _prepare_attempt(session, booking_id)
+    prepared = await _prepare_attempt(session, booking_ref, user_id)
     if isinstance(prepared, CheckoutOut):
         return prepared
     await uow.commit()  # (1) the attempt stands; the booking's lock is released for the provider call
@@ -95,12 +94,11 @@ async def start_checkout(uow: UnitOfWork, *, booking_id: uuid.UUID, actor: Actor
     raise BookingExpired()
 
 
-async def _prepare_attempt(session: AsyncSession, booking_id: uuid.UUID) -> _Attempt | CheckoutOut:
+async def _prepare_attempt(session: AsyncSession, booking_ref: str, user_id: uuid.UUID) -> _Attempt | CheckoutOut:
     """Step 1: the attempt to ask the provider for, or the open checkout to reuse. The booking
     itself is not changed here."""
     now = utcnow()
-    booking = await bookings_repository.lock_booking(session, booking_id)
-    assert booking is not None
+    booking = await lock_own_booking(session, id_or_reference=booking_ref, user_id=user_id)
     _check_payable(booking, now)
     payment = await repository.latest_payment(session, booking.id)
     if (payment is not None and payment.status == PaymentStatus.PENDING and payment.checkout_session_id
@@ -121,7 +119,8 @@ async def _prepare_attempt(session: AsyncSession, booking_id: uuid.UUID) -> _Att
             session_expires_at = payment.expires_at
         payment.expires_at = session_expires_at
     else:
-        opened = await repository.checkout_sessions_created(session, booking.id)
+        # No attempt yet (a booking's first pay, the usual case): nothing to count.
+        opened = 0 if payment is None else await repository.checkout_sessions_created(session, booking.id)
         if opened >= MAX_PAYMENT_ATTEMPTS:
             raise BookingConflict(
                 f"This booking has had {MAX_PAYMENT_ATTEMPTS} payment attempts; cancel it and book again.",

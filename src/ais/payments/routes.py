@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from ais.audit.service import Actor
-from ais.bookings import service as bookings
 from ais.errors import InvalidSignature
 from ais.http.dependencies import RuntimeDep, UnitOfWorkDep
 from ais.http.errors import error_response, responses
@@ -47,8 +46,8 @@ async def pay(booking_id: str, request: Request, user: CurrentUser, uow: UnitOfW
     """A Stripe Checkout Session for the booking's total; open `checkoutUrl` to pay. While
     maintenance mode is on: 503 SERVICE_UNAVAILABLE, retryable, with `Retry-After`."""
     actor = Actor.from_request(request, user_id=user.id, role=user.role)
-    owned = await bookings.owned_booking_id(uow.session, id_or_reference=booking_id, user_id=user.id)
-    return await idem.respond(200, await checkout_flow.start_checkout(uow, booking_id=owned, actor=actor))
+    checkout = await checkout_flow.start_checkout(uow, booking_ref=booking_id, user_id=user.id, actor=actor)
+    return await idem.respond(200, checkout)
 
 
 def refund_out(refund: Refund) -> RefundOut:
