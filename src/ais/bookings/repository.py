@@ -196,11 +196,14 @@ async def lock_own_booking(session: AsyncSession, *, booking_id: uuid.UUID | Non
                            user_id: uuid.UUID) -> Booking | None:
     """`lock_booking` by id or record locator, only if the booking is `user_id`'s: the ownership
     check and the lock in one statement (a row of another user is neither returned nor locked)."""
-    if booking_id is None and reference is None:
+    key: uuid.UUID | str  # the same choice as `_named`'s, on a statement built once
+    if booking_id is not None:
+        statement, key = _lock_own_statement(by_reference=False), booking_id
+    elif reference is not None:
+        statement, key = _lock_own_statement(by_reference=True), reference.upper()
+    else:
         return None
-    by_reference = booking_id is None
-    key = reference.upper() if by_reference and reference is not None else booking_id
-    result = await session.scalars(_lock_own_statement(by_reference), {"key": key, "user_id": user_id})
+    result = await session.scalars(statement, {"key": key, "user_id": user_id})
     return result.unique().one_or_none()
 
 

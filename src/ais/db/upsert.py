@@ -12,7 +12,12 @@ from ais.db.engine import on_postgresql
 
 
 def insert_ignore(session: AsyncSession, table: Any) -> Any:
-    return (postgresql if on_postgresql(session) else sqlite).insert(table)
+    return _dialect_insert(on_postgresql(session), table)
+
+
+def _dialect_insert(postgres: bool, table: Any) -> Any:
+    """The insert of the database's dialect, which has `on_conflict_do_nothing`."""
+    return (postgresql if postgres else sqlite).insert(table)
 
 
 async def insert_if_absent(
@@ -28,5 +33,4 @@ async def insert_if_absent(
 def _insert_if_absent(postgres: bool, table: Any, conflict_columns: tuple[str, ...]) -> Any:
     """Built once: the row's values are the statement's parameters (the insert names the columns
     it is given), so each call skips building the statement and its cache key."""
-    return (postgresql if postgres else sqlite).insert(table).on_conflict_do_nothing(
-        index_elements=list(conflict_columns))
+    return _dialect_insert(postgres, table).on_conflict_do_nothing(index_elements=list(conflict_columns))

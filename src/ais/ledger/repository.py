@@ -63,7 +63,7 @@ def _sum_statement(types: tuple[LedgerEntryType, ...], of_one_intent: bool) -> A
     of `types`, summed, optionally of one PaymentIntent only."""
     statement = select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
         LedgerEntry.booking_id == bindparam("booking_id"),
-        LedgerEntry.type == types[0] if len(types) == 1 else LedgerEntry.type.in_(types))
+        (LedgerEntry.type == types[0]) if len(types) == 1 else LedgerEntry.type.in_(types))
     if of_one_intent:
         statement = statement.where(LedgerEntry.payment_intent_id == bindparam("payment_intent_id"))
     return statement

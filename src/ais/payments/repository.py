@@ -174,11 +174,10 @@ async def mark_processed(session: AsyncSession, event_id: str, now: datetime) ->
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-_inbox = cast(Table, ProviderEvent.__table__)
 # Built once: every event processed runs it (a Core statement, so no ORM bookkeeping either).
 _MARK_PROCESSED = (
-    update(_inbox).where(_inbox.c.id == bindparam("event_id"), _inbox.c.processed.is_(False))
-    .values(processed=True, processed_at=bindparam("now"), attempts=_inbox.c.attempts + 1, last_error=None)
+    update(_events).where(_events.c.id == bindparam("event_id"), _events.c.processed.is_(False))
+    .values(processed=True, processed_at=bindparam("now"), attempts=_events.c.attempts + 1, last_error=None)
 )
 
 
